@@ -1,0 +1,59 @@
+"""slingbag: 3D photoacoustic reconstruction with a cloud of Gaussian balls (SlingBAG).
+
+The public API is flat (names are imported lazily so ``import slingbag`` stays cheap)::
+
+    import slingbag
+    array = slingbag.load_array("planar:24x24:1.5e-3")
+    phantom = slingbag.vessels_phantom(seed=0)
+    acq = slingbag.simulate(phantom.cloud, array, model="shells", noise=0.01)
+    rec = slingbag.reconstruct(acq)
+    base = slingbag.ubp(acq, rec.volume.origin, rec.volume.spacing, rec.volume.shape)
+    print(slingbag.metrics(rec.volume, phantom.volume))
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "init": "backend",
+    "GaussianCloud": "cloud",
+    "Acquisition": "acquisition",
+    "SensorArray": "acquisition",
+    "Volume": "volume",
+    "InputError": "errors",
+    "SlingbagError": "errors",
+    "ReconstructionError": "errors",
+    "simulate": "forward",
+    "loss_and_grad": "forward",
+    "read_ply": "ply",
+    "write_ply": "ply",
+    "read_acquisition": "h5io",
+    "write_acquisition": "h5io",
+    "read_result": "h5io",
+    "write_result": "h5io",
+    "load_array": "arrays",
+    "vessels_phantom": "phantoms",
+    "volume_to_cloud": "phantoms",
+    "reconstruct": "reconstruct",
+    "Reconstruction": "reconstruct",
+    "load_config": "config",
+    "voxelize": "voxelize",
+    "ubp": "ubp",
+    "metrics": "metrics",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        mod = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(mod, name)
+    raise AttributeError(f"module 'slingbag' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

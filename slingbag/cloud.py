@@ -1,0 +1,68 @@
+"""The scene: a cloud of isotropic Gaussian balls (SPEC section 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GaussianCloud:
+    """N isotropic Gaussian sources.
+
+    Ball ``i`` has initial pressure ``p0[i] * exp(-|r - xyz[i]|^2 / (2 sigma[i]^2))``.
+
+    Attributes
+    ----------
+    xyz : ndarray, shape (N, 3)
+        Centres in metres.
+    p0 : ndarray, shape (N,)
+        Peak initial pressure (any pressure unit).
+    sigma : ndarray, shape (N,)
+        Standard deviation of each Gaussian in metres (the paper's "radius").
+    """
+
+    xyz: np.ndarray
+    p0: np.ndarray
+    sigma: np.ndarray
+
+    def __post_init__(self):
+        self.xyz = np.asarray(self.xyz, dtype=np.float64).reshape(-1, 3)
+        self.p0 = np.asarray(self.p0, dtype=np.float64).reshape(-1)
+        self.sigma = np.asarray(self.sigma, dtype=np.float64).reshape(-1)
+        n = len(self.xyz)
+        if len(self.p0) != n or len(self.sigma) != n:
+            raise ValueError(
+                f"GaussianCloud: xyz has {n} balls but p0 has {len(self.p0)} and sigma "
+                f"{len(self.sigma)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.p0)
+
+    @property
+    def n(self) -> int:
+        return len(self.p0)
+
+    def copy(self) -> GaussianCloud:
+        return GaussianCloud(self.xyz.copy(), self.p0.copy(), self.sigma.copy())
+
+    def subset(self, mask) -> GaussianCloud:
+        return GaussianCloud(self.xyz[mask], self.p0[mask], self.sigma[mask])
+
+    def bounds(self, n_sigma: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+        """Box ``(lo, hi)`` holding every ball out to ``n_sigma`` standard deviations."""
+        if self.n == 0:
+            return np.zeros(3), np.zeros(3)
+        r = n_sigma * self.sigma[:, None]
+        return (self.xyz - r).min(axis=0), (self.xyz + r).max(axis=0)
+
+    @staticmethod
+    def concatenate(clouds) -> GaussianCloud:
+        clouds = list(clouds)
+        return GaussianCloud(
+            np.concatenate([c.xyz for c in clouds]),
+            np.concatenate([c.p0 for c in clouds]),
+            np.concatenate([c.sigma for c in clouds]),
+        )

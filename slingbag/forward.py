@@ -1,0 +1,292 @@
+"""The radiator from NumPy: simulate sensor signals and the gradient of the data misfit.
+
+This module moves arrays between NumPy and the Taichi kernels in
+:mod:`slingbag.kernels.radiator`; it knows nothing of files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .acquisition import Acquisition, SensorArray
+from .backend import ensure_init
+from .cloud import GaussianCloud
+from .errors import InputError
+
+MODELS = {"gaussian": 0, "shells": 1}
+PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
+
+
+@dataclass(frozen=True)
+class RadiatorModel:
+    """Which radiator, and its constants.
+
+    Parameters
+    ----------
+    name : {"gaussian", "shells"}
+    cut : float
+        The ``gaussian`` profile is cut (and lowered to reach zero) at ``cut`` sigmas.
+    smoothing : float or None
+        The ``shells`` erf constant k in 1/m; None means one sample's travel, ``fs / c``.
+        ``"paper"`` selects the paper's 1e6.
+    """
+
+    name: str = "gaussian"
+    cut: float = 3.0
+    smoothing: float | str | None = None
+
+    def __post_init__(self):
+        if self.name not in MODELS:
+            raise InputError("--model", None, "one of " + ", ".join(MODELS), self.name)
+
+    def k(self, fs: float, c: float) -> float:
+        if self.smoothing is None:
+            return fs / c
+        if self.smoothing == "paper":
+            return PAPER_SMOOTHING
+        return float(self.smoothing)
+
+
+def as_model(model) -> RadiatorModel:
+    if isinstance(model, RadiatorModel):
+        return model
+    return RadiatorModel(str(model))
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _per_row() -> bool:
+    # Rows per thread suit the CPU (no atomics); a GPU wants a thread per pair.
+    return ensure_init() == "cpu"
+
+
+def forward_signals(
+    xyz, p0, sigma, sensors, n_samples, fs, sound_speed, t0=0.0, model="gaussian"
+) -> np.ndarray:
+    """Signals ``(n_sensors, n_samples)`` of the balls at the sensors, float32.
+
+    Low level: plain arrays in, plain array out.  See :func:`simulate` for the friendly form.
+    """
+    from .kernels import radiator
+
+    m = as_model(model)
+    ensure_init()
+    sensors = _f32(sensors).reshape(-1, 3)
+    out = np.zeros((len(sensors), int(n_samples)), dtype=np.float32)
+    if len(p0) == 0 or len(sensors) == 0:
+        return out
+    radiator.forward(
+        _f32(xyz).reshape(-1, 3),
+        _f32(p0),
+        _f32(sigma),
+        sensors,
+        out,
+        float(fs),
+        float(sound_speed),
+        float(t0),
+        float(m.cut),
+        float(m.k(fs, sound_speed)),
+        MODELS[m.name],
+        _per_row(),
+    )
+    return out
+
+
+def backward_signals(
+    xyz,
+    p0,
+    sigma,
+    sensors,
+    grad_signals,
+    fs,
+    sound_speed,
+    t0=0.0,
+    model="gaussian",
+    scalars=False,
+) -> dict:
+    """Gradients of ``sum(grad_signals * forward_signals(...))``.
+
+    Returns a dict with ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` (float32) and, when
+    ``scalars``, ``sound_speed`` and ``t0`` (floats).
+    """
+    from .kernels import radiator
+
+    m = as_model(model)
+    ensure_init()
+    n = len(p0)
+    g_xyz = np.zeros((n, 3), np.float32)
+    g_p0 = np.zeros(n, np.float32)
+    g_sigma = np.zeros(n, np.float32)
+    g_scalar = np.zeros(2, np.float32)
+    sensors = _f32(sensors).reshape(-1, 3)
+    if n and len(sensors):
+        radiator.backward(
+            _f32(xyz).reshape(-1, 3),
+            _f32(p0),
+            _f32(sigma),
+            sensors,
+            _f32(grad_signals),
+            g_xyz,
+            g_p0,
+            g_sigma,
+            g_scalar,
+            float(fs),
+            float(sound_speed),
+            float(t0),
+            float(m.cut),
+            float(m.k(fs, sound_speed)),
+            MODELS[m.name],
+            bool(scalars),
+        )
+    grads = {"xyz": g_xyz, "p0": g_p0, "sigma": g_sigma}
+    if scalars:
+        grads["sound_speed"] = float(g_scalar[0])
+        grads["t0"] = float(g_scalar[1])
+    return grads
+
+
+def band_limit(signals: np.ndarray, fs: float, band) -> np.ndarray:
+    """Zero-phase 4th-order Butterworth band-pass ``band = (f_lo, f_hi)`` in Hz (either may
+    be None for a low- or high-pass)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    lo, hi = band
+    nyq = fs / 2
+    if lo and hi:
+        sos = butter(4, [lo / nyq, hi / nyq], btype="bandpass", output="sos")
+    elif hi:
+        sos = butter(4, hi / nyq, btype="lowpass", output="sos")
+    elif lo:
+        sos = butter(4, lo / nyq, btype="highpass", output="sos")
+    else:
+        return signals
+    return sosfiltfilt(sos, signals, axis=-1).astype(np.float32)
+
+
+def simulate(
+    cloud: GaussianCloud,
+    acquisition_or_array,
+    model="gaussian",
+    *,
+    fs: float = 40e6,
+    n_samples: int = 4096,
+    sound_speed: float = 1500.0,
+    t0: float = 0.0,
+    noise: float = 0.0,
+    band=None,
+    seed=None,
+) -> Acquisition:
+    """Simulate the signals a sensor array records from a cloud of Gaussian balls.
+
+    Parameters
+    ----------
+    cloud : GaussianCloud
+        The source (SI units).
+    acquisition_or_array : Acquisition, SensorArray, str or ndarray
+        Where and how to record.  An :class:`Acquisition` supplies the positions, ``fs``,
+        the number of samples, the sound speed and ``t0`` (the keyword values are then
+        ignored); a :class:`SensorArray`, a preset name (see
+        :func:`slingbag.load_array`) or an ``(n, 3)`` array of positions uses the keywords.
+    model : {"gaussian", "shells"} or RadiatorModel
+        The radiator (SPEC section 2).
+    noise : float
+        Standard deviation of added white Gaussian noise as a fraction of the peak
+        absolute signal.
+    band : (f_lo, f_hi) or None
+        Band-limit the signals (zero-phase Butterworth) before adding noise.
+    seed : int or None
+        Seed of the noise.
+
+    Returns
+    -------
+    Acquisition
+        With ``truth_cloud`` set to ``cloud``.
+    """
+    if isinstance(acquisition_or_array, Acquisition):
+        acq = acquisition_or_array
+        array = acq.array
+        fs, n_samples, sound_speed, t0 = acq.fs, acq.n_samples, acq.sound_speed, acq.t0
+    elif isinstance(acquisition_or_array, SensorArray):
+        array = acquisition_or_array
+    elif isinstance(acquisition_or_array, str):
+        from .arrays import load_array
+
+        array = load_array(acquisition_or_array)
+    else:
+        array = SensorArray(np.asarray(acquisition_or_array, dtype=np.float64))
+    signals = forward_signals(
+        cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, model
+    )
+    if band is not None:
+        signals = band_limit(signals, fs, band)
+    if noise:
+        rng = np.random.default_rng(seed)
+        peak = float(np.abs(signals).max()) or 1.0
+        signals = signals + (noise * peak) * rng.standard_normal(signals.shape).astype(np.float32)
+    m = as_model(model)
+    attrs = {"simulated_model": m.name, "noise": float(noise)}
+    if band is not None:
+        attrs["band_limit"] = np.asarray([b or 0.0 for b in band], dtype=np.float64)
+    return Acquisition(
+        signals=signals,
+        positions=array.positions,
+        fs=fs,
+        sound_speed=sound_speed,
+        t0=t0,
+        normals=array.normals,
+        areas=array.areas,
+        truth_cloud=cloud,
+        attrs=attrs,
+    )
+
+
+def loss_and_grad(
+    cloud: GaussianCloud,
+    acquisition: Acquisition,
+    model="gaussian",
+    *,
+    scalars: bool = False,
+):
+    """Data misfit ``mean((simulated - measured)^2)`` and its gradient.
+
+    Returns
+    -------
+    loss : float
+    grads : dict
+        ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` as float64 arrays, and with ``scalars``
+        also ``sound_speed`` and ``t0``.
+    """
+    acq = acquisition
+    sim = forward_signals(
+        cloud.xyz,
+        cloud.p0,
+        cloud.sigma,
+        acq.positions,
+        acq.n_samples,
+        acq.fs,
+        acq.sound_speed,
+        acq.t0,
+        model,
+    )
+    resid = sim - acq.signals
+    loss = float(np.mean(resid.astype(np.float64) ** 2))
+    grad_sig = (2.0 / resid.size) * resid
+    g = backward_signals(
+        cloud.xyz,
+        cloud.p0,
+        cloud.sigma,
+        acq.positions,
+        grad_sig,
+        acq.fs,
+        acq.sound_speed,
+        acq.t0,
+        model,
+        scalars,
+    )
+    out = {k: (np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v)
+           for k, v in g.items()}
+    return loss, out
