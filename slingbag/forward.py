@@ -84,7 +84,8 @@ def forward_signals(
         _f32(p0),
         _f32(sigma),
         sensors,
-        out,
+        out.reshape(-1),
+        int(n_samples),
         float(fs),
         float(sound_speed),
         float(t0),
@@ -129,7 +130,8 @@ def backward_signals(
             _f32(p0),
             _f32(sigma),
             sensors,
-            _f32(grad_signals),
+            _f32(grad_signals).reshape(-1),
+            int(np.shape(grad_signals)[1]),
             g_xyz,
             g_p0,
             g_sigma,
@@ -287,6 +289,8 @@ def loss_and_grad(
         model,
         scalars,
     )
-    out = {k: (np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v)
-           for k, v in g.items()}
+    out = {
+        k: (np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v)
+        for k, v in g.items()
+    }
     return loss, out

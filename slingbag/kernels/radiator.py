@@ -26,7 +26,6 @@ The Gaussian's exponential is evaluated by recurrence along the window (two mult
 sample instead of one ``exp``), which is exact up to float32 rounding.
 """
 
-
 import taichi as ti
 
 GAUSSIAN = 0
@@ -124,7 +123,8 @@ def forward(
     p0: nd(dtype=ti.f32, ndim=1),
     sigma: nd(dtype=ti.f32, ndim=1),
     sensors: nd(dtype=ti.f32, ndim=2),
-    out: nd(dtype=ti.f32, ndim=2),
+    out: nd(dtype=ti.f32, ndim=1),
+    n_samples: ti.i32,
     fs: ti.f32,
     c: ti.f32,
     t0: ti.f32,
@@ -133,16 +133,33 @@ def forward(
     model: ti.template(),
     per_row: ti.template(),
 ):
-    """Add every ball's wave to ``out[s, n]`` (the caller zeroes ``out``)."""
+    """Add every ball's wave to ``out[s * n_samples + n]`` (the caller zeroes ``out``).
+
+    ``out`` is the flattened ``(n_sensors, n_samples)`` array: a flat index keeps the
+    innermost loop to one load and one store.
+    """
     n_sensors = sensors.shape[0]
     n_balls = p0.shape[0]
     if ti.static(per_row):
         for s in range(n_sensors):
             for i in range(n_balls):
-                _pair_forward(xyz, p0, sigma, sensors, out, s, i, fs, c, t0, cut, k, model, False)
+                _pair_forward(
+                    xyz, p0, sigma, sensors, out, s, i, n_samples, fs, c, t0, cut, k, model, False
+                )
     else:
         for s, i in ti.ndrange(n_sensors, n_balls):
-            _pair_forward(xyz, p0, sigma, sensors, out, s, i, fs, c, t0, cut, k, model, True)
+            _pair_forward(
+                xyz, p0, sigma, sensors, out, s, i, n_samples, fs, c, t0, cut, k, model, True
+            )
+
+
+@ti.func
+def _add(out: ti.template(), idx, val, atomic: ti.template()):
+    if ti.static(atomic):
+        ti.atomic_add(out[idx], val)
+    else:
+        # A plain load and store: this thread owns the row (``+=`` would be atomic).
+        out[idx] = out[idx] + val
 
 
 @ti.func
@@ -154,6 +171,7 @@ def _pair_forward(
     out: ti.template(),
     s,
     i,
+    n_samples,
     fs,
     c,
     t0,
@@ -162,8 +180,8 @@ def _pair_forward(
     model: ti.template(),
     atomic: ti.template(),
 ):
-    n_samples = out.shape[1]
     step = c / fs  # distance the wave travels in one sample
+    row = s * n_samples
     dx = sensors[s, 0] - xyz[i, 0]
     dy = sensors[s, 1] - xyz[i, 1]
     dz = sensors[s, 2] - xyz[i, 2]
@@ -176,31 +194,23 @@ def _pair_forward(
     coef = p0[i] / (2.0 * R)
     if ti.static(model == GAUSSIAN):
         gc = ti.exp(-0.5 * cut * cut)
-        if n_lo <= n_hi:
-            if a > _RECURRENCE_MIN_SIGMA_STEPS * step:
-                inv2a2 = 0.5 / (a * a)
-                D0 = base - n_lo * step
-                ratio = ti.exp(-2.0 * step * step * inv2a2)
-                g = 0.0
-                r = 0.0
-                for n in range(n_lo, n_hi + 1):
-                    D = D0 - (n - n_lo) * step
-                    if (n - n_lo) % _RESEED == 0:
-                        g, r = _gauss_seed(D, step, inv2a2)
-                    val = coef * D * (g - gc)
-                    if ti.static(atomic):
-                        ti.atomic_add(out[s, n], val)
-                    else:
-                        out[s, n] = out[s, n] + val
+        if a > _RECURRENCE_MIN_SIGMA_STEPS * step:
+            inv2a2 = 0.5 / (a * a)
+            ratio = ti.exp(-2.0 * step * step * inv2a2)
+            start = n_lo
+            while start <= n_hi:
+                D = base - start * step
+                g, r = _gauss_seed(D, step, inv2a2)
+                for n in range(row + start, row + ti.min(start + _RESEED, n_hi + 1)):
+                    _add(out, n, coef * D * (g - gc), atomic)
+                    D -= step
                     g *= r
                     r *= ratio
-            else:
-                for n in range(n_lo, n_hi + 1):
-                    v, _dv, _va = gauss_terms(base - n * step, a, cut, gc)
-                    if ti.static(atomic):
-                        ti.atomic_add(out[s, n], coef * v)
-                    else:
-                        out[s, n] = out[s, n] + coef * v
+                start += _RESEED
+        else:
+            for n in range(n_lo, n_hi + 1):
+                v, _dv, _va = gauss_terms(base - n * step, a, cut, gc)
+                _add(out, row + n, coef * v, atomic)
         # The incoming-wave term (R + ct) f(R + ct) is non-zero only for a sensor inside
         # the ball's support, at the earliest times.
         e_base = R + c * t0
@@ -208,17 +218,10 @@ def _pair_forward(
             n_top = ti.min(n_samples - 1, ti.cast(ti.floor((cut * a - e_base) / step), ti.i32))
             for n in range(0, n_top + 1):
                 v, _dv, _va = gauss_terms(e_base + n * step, a, cut, gc)
-                if ti.static(atomic):
-                    ti.atomic_add(out[s, n], coef * v)
-                else:
-                    out[s, n] = out[s, n] + coef * v
+                _add(out, row + n, coef * v, atomic)
     else:
         for n in range(n_lo, n_hi + 1):
-            val = coef * shell_profile(base - n * step, a, k)
-            if ti.static(atomic):
-                ti.atomic_add(out[s, n], val)
-            else:
-                out[s, n] = out[s, n] + val
+            _add(out, row + n, coef * shell_profile(base - n * step, a, k), atomic)
 
 
 @ti.kernel
@@ -227,7 +230,8 @@ def backward(
     p0: nd(dtype=ti.f32, ndim=1),
     sigma: nd(dtype=ti.f32, ndim=1),
     sensors: nd(dtype=ti.f32, ndim=2),
-    grad_out: nd(dtype=ti.f32, ndim=2),
+    grad_out: nd(dtype=ti.f32, ndim=1),
+    n_samples: ti.i32,
     g_xyz: nd(dtype=ti.f32, ndim=2),
     g_p0: nd(dtype=ti.f32, ndim=1),
     g_sigma: nd(dtype=ti.f32, ndim=1),
@@ -244,7 +248,6 @@ def backward(
     and sigma (overwritten), and, when ``with_scalars``, the sound speed and t0 (added to
     ``g_scalar[0]`` and ``g_scalar[1]``)."""
     n_sensors = sensors.shape[0]
-    n_samples = grad_out.shape[1]
     n_balls = p0.shape[0]
     step = c / fs
     for i in range(n_balls):
@@ -262,6 +265,7 @@ def backward(
         acc_c = 0.0
         acc_t = 0.0
         for s in range(n_sensors):
+            row = s * n_samples
             dx = xyz[i, 0] - sensors[s, 0]
             dy = xyz[i, 1] - sensors[s, 1]
             dz = xyz[i, 2] - sensors[s, 2]
@@ -281,26 +285,26 @@ def backward(
             if ti.static(model == GAUSSIAN):
                 if n_lo <= n_hi:
                     if use_rec:
-                        D0 = base - n_lo * step
-                        g = 0.0
-                        r = 0.0
-                        for n in range(n_lo, n_hi + 1):
-                            G = grad_out[s, n]
-                            D = D0 - (n - n_lo) * step
-                            if (n - n_lo) % _RESEED == 0:
-                                g, r = _gauss_seed(D, step, inv2a2)
-                            u2 = D * D * 2.0 * inv2a2
-                            hd = g * (1.0 - u2) - gc
-                            s_h += G * D * (g - gc)
-                            s_hd += G * hd
-                            s_ha += G * D * g * u2
-                            if ti.static(with_scalars):
-                                s_thd += G * (t0 + n / fs) * hd
-                            g *= r
-                            r *= ratio
+                        start = n_lo
+                        while start <= n_hi:
+                            D = base - start * step
+                            g, r = _gauss_seed(D, step, inv2a2)
+                            for n in range(start, ti.min(start + _RESEED, n_hi + 1)):
+                                G = grad_out[row + n]
+                                u2 = D * D * 2.0 * inv2a2
+                                hd = g * (1.0 - u2) - gc
+                                s_h += G * D * (g - gc)
+                                s_hd += G * hd
+                                s_ha += G * D * g * u2
+                                if ti.static(with_scalars):
+                                    s_thd += G * (t0 + n / fs) * hd
+                                D -= step
+                                g *= r
+                                r *= ratio
+                            start += _RESEED
                     else:
                         for n in range(n_lo, n_hi + 1):
-                            G = grad_out[s, n]
+                            G = grad_out[row + n]
                             v, dv, va = gauss_terms(base - n * step, a, cut, gc)
                             s_h += G * v
                             s_hd += G * dv
@@ -313,7 +317,7 @@ def backward(
                         n_samples - 1, ti.cast(ti.floor((cut * a - e_base) / step), ti.i32)
                     )
                     for n in range(0, n_top + 1):
-                        G = grad_out[s, n]
+                        G = grad_out[row + n]
                         v, dv, va = gauss_terms(e_base + n * step, a, cut, gc)
                         s_h += G * v
                         s_e_hd += G * dv
@@ -323,7 +327,7 @@ def backward(
                 s_ha = s_ha / a  # the sums above carry d/da times a
             else:
                 for n in range(n_lo, n_hi + 1):
-                    G = grad_out[s, n]
+                    G = grad_out[row + n]
                     h, hd, ha = shell_partials(base - n * step, a, k)
                     s_h += G * h
                     s_hd += G * hd
@@ -351,3 +355,33 @@ def backward(
         if ti.static(with_scalars):
             ti.atomic_add(g_scalar[0], acc_c)
             ti.atomic_add(g_scalar[1], acc_t)
+
+
+@ti.kernel
+def forward_every_sample(
+    xyz: nd(dtype=ti.f32, ndim=2),
+    p0: nd(dtype=ti.f32, ndim=1),
+    sigma: nd(dtype=ti.f32, ndim=1),
+    sensors: nd(dtype=ti.f32, ndim=2),
+    out: nd(dtype=ti.f32, ndim=2),
+    fs: ti.f32,
+    c: ti.f32,
+    t0: ti.f32,
+    cut: ti.f32,
+):
+    """The ``gaussian`` forward evaluated at every (sensor, sample, ball) triple, as the
+    paper's CUDA code does: the baseline the windowed kernel is benchmarked against."""
+    gc = ti.exp(-0.5 * cut * cut)
+    for s, n in out:
+        t = t0 + n / fs
+        acc = 0.0
+        for i in range(p0.shape[0]):
+            dx = sensors[s, 0] - xyz[i, 0]
+            dy = sensors[s, 1] - xyz[i, 1]
+            dz = sensors[s, 2] - xyz[i, 2]
+            R = ti.max(ti.sqrt(dx * dx + dy * dy + dz * dz), 1e-9)
+            a = sigma[i]
+            v, _dv, _va = gauss_terms(R - c * t, a, cut, gc)
+            w, _dw, _wa = gauss_terms(R + c * t, a, cut, gc)
+            acc += p0[i] / (2.0 * R) * (v + w)
+        out[s, n] = acc

@@ -1,0 +1,122 @@
+"""Benchmarks that print figures and ratios (never timed tests).
+
+``slingbag bench forward`` times the radiator on the issue's reference case: 600,000 balls
+(sigma 0.1-0.6 mm) in an 80 x 104 x 40 mm region 15 mm above the planar-196 array, 4,096
+samples at 40 MHz.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+
+import numpy as np
+
+
+def _peak_rss_gb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _planar_grid(n_side: int, pitch: float) -> np.ndarray:
+    g = (np.arange(n_side) - (n_side - 1) / 2) * pitch
+    X, Y = np.meshgrid(g, g, indexing="ij")
+    return np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], axis=1)
+
+
+def reference_scene(n_balls=600_000, seed=0):
+    """Balls in an 80 x 104 x 40 mm box 15 mm above a 14 x 14, 10 mm pitch array."""
+    rng = np.random.default_rng(seed)
+    xyz = rng.uniform([-40e-3, -52e-3, 15e-3], [40e-3, 52e-3, 55e-3], (n_balls, 3))
+    p0 = rng.uniform(20, 100, n_balls)
+    sigma = rng.uniform(0.1e-3, 0.6e-3, n_balls)
+    return xyz.astype(np.float32), p0.astype(np.float32), sigma.astype(np.float32)
+
+
+def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000) -> dict:
+    """Time forward and forward+backward on the reference case, and the windowed kernel
+    against an every-sample evaluation on a small case of the same geometry."""
+    from .backend import ensure_init
+    from .forward import backward_signals, forward_signals
+    from .kernels import radiator
+
+    arch = ensure_init()
+    fs, c = 40e6, 1500.0
+    sensors = _planar_grid(14, 10e-3)
+    xyz, p0, sigma = reference_scene(n_balls)
+    rss0 = _peak_rss_gb()
+
+    # Warm-up compiles both kernels.
+    forward_signals(xyz[:8], p0[:8], sigma[:8], sensors, n_samples, fs, c)
+    backward_signals(xyz[:8], p0[:8], sigma[:8], sensors, np.ones((196, n_samples)), fs, c)
+
+    t_fwd, t_both = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c)
+        t_fwd.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c)
+        backward_signals(xyz, p0, sigma, sensors, sig, fs, c)
+        t_both.append(time.perf_counter() - t)
+
+    # Every-sample baseline against the windowed kernel on a small case.
+    xs, ps, ss = xyz[:small_balls], p0[:small_balls], sigma[:small_balls]
+    dense = np.zeros((len(sensors), n_samples), np.float32)
+    args = (xs, ps, ss, sensors.astype(np.float32), dense, fs, c, 0.0, 3.0)
+    radiator.forward_every_sample(*args)
+    t = time.perf_counter()
+    radiator.forward_every_sample(*args)
+    t_dense = time.perf_counter() - t
+    forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    t = time.perf_counter()
+    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    t_win = time.perf_counter() - t
+    agree = float(np.abs(windowed - dense).max() / np.abs(dense).max())
+
+    step = c / fs
+    mean_window = float(np.mean(6 * sigma / step))
+    res = {
+        "arch": arch,
+        "machine": f"{platform.processor() or platform.machine()}, {_cpu_count()} cores",
+        "balls": n_balls,
+        "sensors": len(sensors),
+        "samples": n_samples,
+        "mean_window_samples": mean_window,
+        "forward_s": min(t_fwd),
+        "forward_backward_s": min(t_both),
+        "peak_rss_gb": _peak_rss_gb(),
+        "rss_before_gb": rss0,
+        "small_balls": small_balls,
+        "every_sample_s": t_dense,
+        "windowed_small_s": t_win,
+        "speedup_vs_every_sample": t_dense / max(t_win, 1e-9),
+        "small_case_max_rel_diff": agree,
+        "sample_evals_per_s": len(sensors) * n_balls * mean_window / min(t_fwd),
+    }
+    return res
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def format_forward(res: dict) -> str:
+    lines = [
+        f"slingbag bench forward on {res['arch']} ({res['machine']})",
+        f"  case: {res['balls']:,} balls x {res['sensors']} sensors x {res['samples']} samples"
+        f" (mean window {res['mean_window_samples']:.0f} samples)",
+        f"  forward            {res['forward_s']:8.2f} s"
+        f"  ({res['sample_evals_per_s'] / 1e9:.2f} G sample-evaluations/s)",
+        f"  forward+backward   {res['forward_backward_s']:8.2f} s",
+        f"  peak memory (RSS)  {res['peak_rss_gb']:8.2f} GB"
+        f"  (of which {res['rss_before_gb']:.2f} GB before the arrays)",
+        f"  every-sample S*T*N evaluation, {res['small_balls']:,} balls: "
+        f"{res['every_sample_s']:.3f} s vs windowed {res['windowed_small_s']:.4f} s"
+        f" -> speed-up x{res['speedup_vs_every_sample']:.0f}"
+        f" (max rel. difference {res['small_case_max_rel_diff']:.1e})",
+    ]
+    return "\n".join(lines)

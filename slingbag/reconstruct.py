@@ -1,0 +1,493 @@
+"""SlingBAG reconstruction: fit a cloud of Gaussian balls to the measured signals.
+
+Adam on p0, sigma and (in the fine stage) positions, with adaptive density control
+(:mod:`slingbag.strategy`) between steps, then the cloud is splatted onto a voxel grid.
+All lengths of a preset are in units of the region's resolution and p0 in units of the
+fitted initial amplitude, so the same preset works at any scale and for any signal units.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .acquisition import Acquisition
+from .cloud import GaussianCloud
+from .config import load_config, to_toml
+from .errors import InputError, ReconstructionError
+from .forward import backward_signals, forward_signals
+from .strategy import CloudState, DensityStrategy
+from .volume import Volume, grid_for_region
+
+log = logging.getLogger("slingbag")
+
+BETA1, BETA2 = 0.9, 0.999
+
+
+@dataclass
+class Reconstruction:
+    """The result of :func:`reconstruct`.
+
+    Attributes
+    ----------
+    cloud : GaussianCloud
+        The fitted balls, p0 in the units of the input signals' pressure.
+    volume : Volume
+        The cloud splatted onto the output grid.
+    history : dict of ndarray
+        Per iteration: ``loss`` (data misfit relative to the signals' energy), ``balls``,
+        ``time`` (s since start), ``stage`` (0 coarse, 1 fine).
+    config : dict
+        The configuration used (see :func:`slingbag.load_config`).
+    attrs : dict
+        Region, signal scale, timings and the like, for the result file.
+    """
+
+    cloud: GaussianCloud
+    volume: Volume
+    history: dict
+    config: dict
+    attrs: dict = field(default_factory=dict)
+
+
+class _Adam:
+    """Adam with per-parameter learning rates over the arrays of a :class:`CloudState`.
+
+    Moments are float64 (gradients of a mean-squared misfit can be tiny) and live in the
+    state, so density control can carry them over for surviving balls.
+    """
+
+    def __init__(self):
+        self.t = 0
+        self.eps = {}
+
+    def step(self, state: CloudState, grads: dict, lrs: dict):
+        self.t += 1
+        for name, lr in lrs.items():
+            if lr <= 0:
+                continue
+            g = np.asarray(grads[name], np.float64)
+            if name not in self.eps:
+                # Relative epsilon: a floor well below this parameter's typical gradient.
+                rms = float(np.sqrt(np.mean(g**2))) if g.size else 0.0
+                self.eps[name] = 1e-8 * rms if rms > 0 else 1e-30
+            m, v = state.moments.get(name, (np.zeros_like(g), np.zeros_like(g)))
+            m = BETA1 * m + (1 - BETA1) * g
+            v = BETA2 * v + (1 - BETA2) * g * g
+            state.moments[name] = (m, v)
+            mhat = m / (1 - BETA1**self.t)
+            vhat = v / (1 - BETA2**self.t)
+            p = getattr(state, name)
+            p -= (lr * mhat / (np.sqrt(vhat) + self.eps[name])).astype(np.float32)
+
+
+def _signal_scale(signals: np.ndarray, source) -> float:
+    if not np.all(np.isfinite(signals)):
+        raise InputError(source, "signals", "finite values", "NaN or Inf")
+    peak = float(np.abs(signals).max())
+    if peak == 0:
+        raise InputError(source, "signals", "a non-zero signal", "all zeros")
+    return peak
+
+
+def _init_positions(cfg, acq_scaled, lo, hi, res, n_balls, rng):
+    """Initial centres: where a back-projection is bright, plus a uniform share."""
+    icfg = cfg["init"]
+    uniform_share = 1.0 if icfg["method"] == "uniform" else float(icfg["uniform_fraction"])
+    n_uni = int(round(uniform_share * n_balls))
+    n_bp = n_balls - n_uni
+    parts, weights = [], []
+    if n_bp > 0:
+        from .ubp import ubp
+
+        origin, spacing, shape = grid_for_region(lo, hi, res)
+        bp = ubp(acq_scaled, origin, spacing, shape)
+        w = np.clip(bp.data, 0, None).astype(np.float64).ravel() ** 2
+        if w.sum() > 0:
+            nz = int((w > 0).sum())
+            pick = rng.choice(w.size, size=n_bp, replace=n_bp > nz, p=w / w.sum())
+            ijk = np.stack(np.unravel_index(pick, shape), axis=1)
+            xyz = origin + (ijk + rng.uniform(-0.5, 0.5, ijk.shape)) * spacing
+            parts.append(np.clip(xyz, lo, hi))
+            vals = np.sqrt(w[pick])
+            weights.append(vals / vals.mean())
+        else:
+            n_uni = n_balls
+    if n_uni > 0:
+        parts.append(rng.uniform(lo, hi, (n_uni, 3)))
+        weights.append(rng.uniform(*icfg["p0"], n_uni))
+    return np.concatenate(parts), np.concatenate(weights)
+
+
+def _fit_amplitude(xyz, p0, sigma, acq, meas, model) -> float:
+    """Least-squares factor that best matches the initial cloud's signals to the data."""
+    sim = forward_signals(
+        xyz, p0, sigma, acq.positions, acq.n_samples, acq.fs, acq.sound_speed, acq.t0, model
+    ).astype(np.float64)
+    ss = float((sim * sim).sum())
+    if ss == 0:
+        return 1.0
+    alpha = float((sim * meas).sum()) / ss
+    # Uncorrelated starts (uniform init) give a tiny or negative factor: fall back to
+    # matching a tenth of the energy so the balls start small but not at zero.
+    floor = 0.1 * np.sqrt(float((meas.astype(np.float64) ** 2).sum()) / ss)
+    return max(alpha, floor)
+
+
+def reconstruct(
+    acquisition: Acquisition,
+    config: dict | None = None,
+    *,
+    region=None,
+    spacing: float | None = None,
+    iterations: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    callback=None,
+) -> Reconstruction:
+    """Reconstruct the initial pressure from one acquisition with SlingBAG.
+
+    Parameters
+    ----------
+    acquisition : Acquisition
+        Signals, sensor positions, fs, sound speed and t0.
+    config : dict, optional
+        From :func:`slingbag.load_config` (default preset if None).
+    region : (lo, hi) or [x0, x1, y0, y1, z0, z1], optional
+        Box to reconstruct in metres; inferred from the array and signal window if None.
+    spacing : float, optional
+        Output voxel spacing (m); default: the preset's (the region resolution).
+    iterations : int, optional
+        Total iterations, shared between the stages in the preset's proportion.
+    seed : int, optional
+        Random seed (initialisation, sensor batches, split directions).
+    progress : bool
+        Show a progress bar (loss, balls, it/s, ETA).
+    checkpoint : path, optional
+        File for checkpoints; with ``checkpoint_every`` > 0 the full optimiser state is
+        written there atomically every that many iterations, and ``resume=True`` continues
+        from it.
+    callback : callable, optional
+        ``callback(iteration, loss, state)`` after every iteration.
+
+    Returns
+    -------
+    Reconstruction
+    """
+    cfg = load_config() if config is None else config
+    acq = acquisition
+    res = float(cfg["region"]["res"])
+    model = cfg["output"]["model"]
+    seed = int(cfg["init"]["seed"] if seed is None else seed)
+    rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
+
+    scale = _signal_scale(acq.signals, acq.source)
+    meas = (acq.signals / scale).astype(np.float32)
+    acq_scaled = acq.replace(signals=meas)
+    energy = float(np.mean(meas.astype(np.float64) ** 2))
+
+    lo, hi = _resolve_region(region, cfg, acq, res)
+    strategy = DensityStrategy.from_config(cfg, res, lo, hi)
+    n_coarse, n_fine = int(cfg["coarse"]["iterations"]), int(cfg["fine"]["iterations"])
+    if iterations is not None:
+        total = max(int(iterations), 1)
+        share = n_coarse / max(n_coarse + n_fine, 1)
+        n_coarse = int(round(total * share))
+        n_fine = total - n_coarse
+    n_total = n_coarse + n_fine
+
+    ckpt = Path(checkpoint) if checkpoint else None
+    every_ckpt = int(
+        cfg["run"]["checkpoint_every"] if checkpoint_every is None else checkpoint_every
+    )
+    history = {"loss": [], "balls": [], "time": [], "stage": []}
+    if resume and ckpt is not None and ckpt.exists():
+        state, adam, it0, p0_unit, lr_scale, retries, history, rng = _load_checkpoint(ckpt, cfg)
+        log.info("resumed from %s at iteration %d", ckpt, it0)
+    else:
+        n0 = _initial_count(cfg, lo, hi, res)
+        xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
+        sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
+        alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
+        p0 = w * alpha
+        p0_unit = float(np.median(p0))
+        state = CloudState(xyz.astype(np.float32), p0.astype(np.float32), sigma.astype(np.float32))
+        adam = _Adam()
+        it0, lr_scale, retries = 0, 1.0, 0
+        log.info(
+            "initial cloud: %d balls (%s), res %.3g mm, amplitude unit %.3g",
+            state.n,
+            cfg["init"]["method"],
+            res * 1e3,
+            p0_unit * scale,
+        )
+
+    batch = int(cfg["loss"]["batch_sensors"])
+    l1 = float(cfg["loss"]["l1"])
+    l1_abs = None
+    best = (np.inf, None)
+    snapshot = _snapshot(state, adam, it0, lr_scale)
+    bar = _progress(n_total, it0, progress)
+    it = it0
+    try:
+        while it < n_total:
+            stage = "coarse" if it < n_coarse else "fine"
+            if state.n == 0:
+                raise ReconstructionError(
+                    "every ball was pruned: the signals may be too weak for the preset's "
+                    "thresholds, or the region misses the sources (check --region, "
+                    "density.prune_p0 and the signal scale)"
+                )
+            sensors = np.arange(acq.n_sensors)
+            if 0 < batch < acq.n_sensors:
+                sensors = np.sort(rng.choice(acq.n_sensors, batch, replace=False))
+            pos = acq.positions[sensors]
+            sim = forward_signals(
+                state.xyz,
+                state.p0,
+                state.sigma,
+                pos,
+                acq.n_samples,
+                acq.fs,
+                acq.sound_speed,
+                acq.t0,
+                model,
+            )
+            resid = sim - meas[sensors]
+            loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
+            if not np.isfinite(loss) or (it > it0 + 5 and loss > 50 * max(best[0], 1e-12)):
+                retries += 1
+                if retries > int(cfg["run"]["max_retries"]):
+                    log.warning(
+                        "diverged %d times: stopping with the best cloud so far", retries - 1
+                    )
+                    if best[1] is not None:
+                        _restore(state, adam, best[1])
+                    break
+                state_it, lr_scale = _restore(state, adam, snapshot)
+                lr_scale *= 0.5
+                log.warning(
+                    "loss %s at iteration %d: rolled back to iteration %d, learning rates halved",
+                    loss,
+                    it,
+                    state_it,
+                )
+                it = state_it
+                continue
+            grads = backward_signals(
+                state.xyz,
+                state.p0,
+                state.sigma,
+                pos,
+                (2.0 / (resid.size * energy)) * resid,
+                acq.fs,
+                acq.sound_speed,
+                acq.t0,
+                model,
+            )
+            if l1 > 0:
+                if l1_abs is None:
+                    l1_abs = l1 * float(np.mean(np.abs(grads["p0"])))
+                grads["p0"] = grads["p0"] + l1_abs
+                loss += l1_abs * float(state.p0.sum())
+            lrs = _learning_rates(cfg, stage, it - n_coarse, res, p0_unit, lr_scale)
+            adam.step(state, grads, lrs)
+            np.clip(state.p0, 0.0, None, out=state.p0)
+            np.clip(state.sigma, 0.25 * res, None, out=state.sigma)
+            if loss < best[0]:
+                best = (loss, _snapshot(state, adam, it + 1, lr_scale))
+            counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
+            if counts:
+                snapshot = _snapshot(state, adam, it + 1, lr_scale)
+                best = (loss, snapshot)
+                msg = (
+                    f"it {it + 1:4d} {stage}: loss {loss:.4f}, balls {counts['before']}"
+                    f" -> {counts['after']} (pruned {counts.get('pruned', 0)}, split "
+                    f"{counts.get('split', 0)}, duplicated {counts.get('duplicated', 0)})"
+                )
+                _log_line(bar, msg)
+            history["loss"].append(loss)
+            history["balls"].append(state.n)
+            history["time"].append(time.perf_counter() - t_start)
+            history["stage"].append(0 if stage == "coarse" else 1)
+            it += 1
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4f}", balls=state.n, stage=stage, refresh=False)
+                bar.update(1)
+            if callback is not None:
+                callback(it, loss, state)
+            if ckpt is not None and every_ckpt > 0 and it % every_ckpt == 0 and it < n_total:
+                _save_checkpoint(
+                    ckpt, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg
+                )
+    finally:
+        if bar is not None:
+            bar.close()
+
+    # A last prune so no faint haze of balls lifts the projections.
+    keep = state.p0 >= strategy.p0_threshold(state.p0) if state.n else np.zeros(0, bool)
+    state.take(np.flatnonzero(keep))
+    cloud = GaussianCloud(state.xyz, state.p0.astype(np.float64) * scale, state.sigma)
+    out_spacing = float(spacing or cfg["output"]["spacing"] or res)
+    origin, spc, shape = grid_for_region(lo, hi, out_spacing)
+    from .voxelize import voxelize
+
+    volume = voxelize(cloud, origin, spc, shape, model=model)
+    elapsed = time.perf_counter() - t_start
+    log.info("done: %d balls, %d iterations in %.1f s", cloud.n, it, elapsed)
+    attrs = {
+        "method": "slingbag",
+        "model": model,
+        "region_lo": np.asarray(lo, float),
+        "region_hi": np.asarray(hi, float),
+        "signal_scale": scale,
+        "iterations": it,
+        "seconds": elapsed,
+        "seed": seed,
+        "config": to_toml(cfg),
+    }
+    hist = {k: np.asarray(v) for k, v in history.items()}
+    return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
+
+
+def _resolve_region(region, cfg, acq, res):
+    if region is None and cfg["region"]["bounds"]:
+        region = cfg["region"]["bounds"]
+    if region is None:
+        from .region import infer_region
+
+        return infer_region(acq, res, float(cfg["region"]["margin"]))
+    r = np.asarray(region, float)
+    if r.shape == (6,):
+        lo, hi = r[0::2], r[1::2]
+    elif r.shape == (2, 3):
+        lo, hi = r
+    else:
+        raise InputError("--region", None, "x0,x1,y0,y1,z0,z1 in metres", region)
+    if np.any(hi <= lo):
+        raise InputError("--region", None, "x0<x1, y0<y1, z0<z1", region)
+    if np.abs(r).max() > 10:
+        raise InputError("--region", None, "metres", region, hint="values look like mm")
+    return lo, hi
+
+
+def _initial_count(cfg, lo, hi, res) -> int:
+    n = int(cfg["init"]["balls"])
+    if n <= 0:
+        n_vox = float(np.prod(np.maximum((np.asarray(hi) - lo) / res, 1)))
+        n = int(n_vox / 12)
+    return max(16, min(n, int(cfg["density"]["max_balls"])))
+
+
+def _learning_rates(cfg, stage, fine_it, res, p0_unit, lr_scale) -> dict:
+    if stage == "coarse":
+        c = cfg["coarse"]
+        return {
+            "p0": c["lr_p0"] * p0_unit * lr_scale,
+            "sigma": c["lr_sigma"] * res * lr_scale,
+            "xyz": 0.0,
+        }
+    f = cfg["fine"]
+    decay = f["decay"] ** (max(fine_it, 0) // max(int(f["decay_every"]), 1))
+    k = decay * lr_scale
+    return {
+        "p0": f["lr_p0"] * p0_unit * k,
+        "sigma": f["lr_sigma"] * res * k,
+        "xyz": f["lr_xyz"] * res * k,
+    }
+
+
+def _progress(total, initial, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="slingbag", unit="it", dynamic_ncols=True)
+
+
+def _log_line(bar, msg):
+    if bar is not None:
+        bar.write(msg)
+    log.info(msg)
+
+
+def _snapshot(state, adam, it, lr_scale):
+    return {
+        "xyz": state.xyz.copy(),
+        "p0": state.p0.copy(),
+        "sigma": state.sigma.copy(),
+        "moments": {k: (m.copy(), v.copy()) for k, (m, v) in state.moments.items()},
+        "t": adam.t,
+        "it": it,
+        "lr_scale": lr_scale,
+    }
+
+
+def _restore(state, adam, snap):
+    state.xyz = snap["xyz"].copy()
+    state.p0 = snap["p0"].copy()
+    state.sigma = snap["sigma"].copy()
+    state.moments = {k: (m.copy(), v.copy()) for k, (m, v) in snap["moments"].items()}
+    adam.t = snap["t"]
+    return snap["it"], snap["lr_scale"]
+
+
+def _save_checkpoint(path, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg):
+    from .atomic import atomic_path
+
+    arrays = {"xyz": state.xyz, "p0": state.p0, "sigma": state.sigma}
+    for name, (m, v) in state.moments.items():
+        arrays[f"m_{name}"] = m
+        arrays[f"v_{name}"] = v
+    for k, v in history.items():
+        arrays[f"h_{k}"] = np.asarray(v)
+    meta = {
+        "it": it,
+        "adam_t": adam.t,
+        "adam_eps": adam.eps,
+        "p0_unit": p0_unit,
+        "lr_scale": lr_scale,
+        "retries": retries,
+        "rng": rng.bit_generator.state,
+        "config": to_toml(cfg),
+    }
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+
+
+def _load_checkpoint(path, cfg):
+    try:
+        data = np.load(path)
+        meta = json.loads(bytes(data["meta"]).decode())
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is one error
+        raise InputError(str(path), None, "a slingbag checkpoint", str(exc)) from None
+    state = CloudState(data["xyz"], data["p0"], data["sigma"])
+    for name in ("xyz", "p0", "sigma"):
+        if f"m_{name}" in data:
+            state.moments[name] = (data[f"m_{name}"], data[f"v_{name}"])
+    adam = _Adam()
+    adam.t = int(meta["adam_t"])
+    adam.eps = {k: float(v) for k, v in meta["adam_eps"].items()}
+    history = {k: list(data[f"h_{k}"]) for k in ("loss", "balls", "time", "stage")}
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    return (
+        state,
+        adam,
+        int(meta["it"]),
+        float(meta["p0_unit"]),
+        float(meta["lr_scale"]),
+        int(meta["retries"]),
+        history,
+        rng,
+    )
