@@ -43,9 +43,21 @@ _EXPORTS = {
     "voxelize": "voxelize",
     "ubp": "ubp",
     "metrics": "metrics",
+    "read_any": "interop",
+    "detect_format": "interop",
+    "write_ipasc": "interop",
+    "load_phantom": "phantoms",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
+
+# These functions share their module's name.  Importing a submodule sets it as an attribute
+# of the package, which would shadow the function; importing the (light, Taichi-free)
+# modules here first and then binding the functions keeps `slingbag.ubp` the function.
+from .metrics import metrics  # noqa: E402
+from .reconstruct import reconstruct  # noqa: E402
+from .ubp import ubp  # noqa: E402
+from .voxelize import voxelize  # noqa: E402
 
 
 def __getattr__(name):

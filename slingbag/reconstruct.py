@@ -264,7 +264,20 @@ def reconstruct(
             )
             resid = sim - meas[sensors]
             loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
-            if not np.isfinite(loss) or (it > it0 + 5 and loss > 50 * max(best[0], 1e-12)):
+            grads = None
+            if np.isfinite(loss):
+                grads = backward_signals(
+                    state.xyz,
+                    state.p0,
+                    state.sigma,
+                    pos,
+                    (2.0 / (resid.size * energy)) * resid,
+                    acq.fs,
+                    acq.sound_speed,
+                    acq.t0,
+                    model,
+                )
+            if _diverged(loss, grads, best[0], it - it0):
                 retries += 1
                 if retries > int(cfg["run"]["max_retries"]):
                     log.warning(
@@ -275,25 +288,17 @@ def reconstruct(
                     break
                 state_it, lr_scale = _restore(state, adam, snapshot)
                 lr_scale *= 0.5
-                log.warning(
-                    "loss %s at iteration %d: rolled back to iteration %d, learning rates halved",
-                    loss,
-                    it,
-                    state_it,
+                _log_line(
+                    bar,
+                    f"loss {loss:.4g} at iteration {it + 1}: rolled back to "
+                    f"iteration {state_it}, learning rates halved",
                 )
+                for key in history:
+                    del history[key][state_it:]
+                if bar is not None:
+                    bar.n = state_it
                 it = state_it
                 continue
-            grads = backward_signals(
-                state.xyz,
-                state.p0,
-                state.sigma,
-                pos,
-                (2.0 / (resid.size * energy)) * resid,
-                acq.fs,
-                acq.sound_speed,
-                acq.t0,
-                model,
-            )
             if l1 > 0:
                 if l1_abs is None:
                     l1_abs = l1 * float(np.mean(np.abs(grads["p0"])))
@@ -334,7 +339,10 @@ def reconstruct(
             bar.close()
 
     # A last prune so no faint haze of balls lifts the projections.
-    keep = state.p0 >= strategy.p0_threshold(state.p0) if state.n else np.zeros(0, bool)
+    final = float(cfg["density"]["final_prune_p0"])
+    keep = (
+        (state.p0 >= final * float(np.percentile(state.p0, 99))) if state.n else np.zeros(0, bool)
+    )
     state.take(np.flatnonzero(keep))
     cloud = GaussianCloud(state.xyz, state.p0.astype(np.float64) * scale, state.sigma)
     out_spacing = float(spacing or cfg["output"]["spacing"] or res)
@@ -357,6 +365,15 @@ def reconstruct(
     }
     hist = {k: np.asarray(v) for k, v in history.items()}
     return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
+
+
+def _diverged(loss, grads, best_loss, steps_done) -> bool:
+    """A NaN/Inf loss or gradient, or a loss that explodes past 50x the best so far."""
+    if not np.isfinite(loss) or grads is None:
+        return True
+    if any(not np.all(np.isfinite(g)) for g in grads.values() if isinstance(g, np.ndarray)):
+        return True
+    return steps_done > 5 and loss > 50 * max(best_loss, 1e-12)
 
 
 def _resolve_region(region, cfg, acq, res):
@@ -384,7 +401,7 @@ def _initial_count(cfg, lo, hi, res) -> int:
     n = int(cfg["init"]["balls"])
     if n <= 0:
         n_vox = float(np.prod(np.maximum((np.asarray(hi) - lo) / res, 1)))
-        n = int(n_vox / 12)
+        n = int(n_vox / 40)
     return max(16, min(n, int(cfg["density"]["max_balls"])))
 
 

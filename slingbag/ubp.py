@@ -15,7 +15,6 @@ import numpy as np
 
 from .acquisition import Acquisition
 from .errors import InputError
-from .kernels.ubp import backproject, backprojection_term
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
@@ -292,6 +291,9 @@ def ubp(
         4 if closed else 2,
         "the per-voxel sum of weights" if normalize == "weights" else "Omega_0",
     )
+    # Taichi is imported on first use only, so `import slingbag` stays light.
+    from .kernels.ubp import backproject, backprojection_term
+
     b = backprojection_term(acq.signals, acq.fs, acq.t0)
     data = backproject(
         b,

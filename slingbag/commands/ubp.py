@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..errors import InputError
+from .reconstruct import add_input_options, read_input
 
 log = logging.getLogger("slingbag")
 
@@ -21,7 +22,8 @@ def register(subparsers) -> None:
         "2005) and write a result file with the volume.  The grid defaults to the file's "
         "truth volume, else a region inferred from the array and the time window.",
     )
-    parser.add_argument("data", metavar="DATA.h5", help="acquisition file")
+    parser.add_argument("data", metavar="DATA", help="acquisition file (any supported format)")
+    add_input_options(parser)
     parser.add_argument(
         "-o", "--output", required=True, metavar="UBP.h5", help="result file to write"
     )
@@ -65,7 +67,7 @@ def _parse_region(text: str) -> tuple[np.ndarray, np.ndarray]:
 def run(args) -> int:
     from .. import __version__
     from ..backend import ensure_init
-    from ..h5io import read_acquisition, write_result
+    from ..h5io import write_result
     from ..ubp import default_grid, infer_geometry, ubp
     from ..volume import grid_for_region
 
@@ -75,7 +77,7 @@ def run(args) -> int:
     if not os.path.isdir(out_dir):
         raise InputError("-o", None, "a file in an existing folder", got=args.output)
     region = _parse_region(args.region) if args.region is not None else None
-    acq = read_acquisition(args.data)
+    acq = read_input(args)
 
     if region is not None:
         spacing = args.spacing

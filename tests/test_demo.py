@@ -1,0 +1,101 @@
+"""``slingbag demo --size tiny``: the whole pipeline end to end, in-process."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from PIL import Image
+
+from slingbag.cli import main
+from slingbag.demo import METRIC_ROWS, metrics_table
+from slingbag.h5io import read_acquisition, read_result
+from slingbag.ply import read_ply
+
+FILES = [
+    "acquisition.h5",
+    "ubp.h5",
+    "slingbag.h5",
+    "slingbag.ply",
+    "comparison.png",
+    "metrics.md",
+    "metrics.json",
+]
+
+
+def _parse_table(text: str) -> dict:
+    """metric label -> {method: float} from the demo's markdown table."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[0] == "metric"
+    assert set(lines[1].replace("|", "").replace("-", "").replace(":", "")) <= {""}
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == len(header), line
+        values = [math.nan if v == "n/a" else float(v) for v in cells[1:]]
+        rows[cells[0]] = dict(zip(header[1:], values, strict=True))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    argv = ["demo", "--size", "tiny", "--out", str(out), "--seed", "2", "--no-progress"]
+    code = main(argv)
+    return code, out
+
+
+def test_demo_writes_every_file(demo_run, capsys):
+    code, out = demo_run
+    assert code == 0
+    for name in FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert not list(out.glob(".*.tmp")), "temporary files left behind"
+
+    acq = read_acquisition(out / "acquisition.h5")
+    assert acq.n_sensors == 64 and acq.truth_volume is not None
+    assert acq.attrs["simulated_model"] == "shells"
+    ubp = read_result(out / "ubp.h5")
+    assert ubp.attrs["method"] == "ubp" and ubp.volume.shape == acq.truth_volume.shape
+    rec = read_result(out / "slingbag.h5")
+    assert rec.attrs["method"] == "slingbag" and rec.attrs["model"] == "gaussian"
+    assert rec.cloud is not None and len(rec.cloud) > 0
+    assert {"loss", "balls"} <= set(rec.history) and rec.history["loss"].size > 0
+    assert rec.sensor_positions.shape == (64, 3)
+    assert len(read_ply(out / "slingbag.ply")) == len(rec.cloud)
+    with Image.open(out / "comparison.png") as im:
+        assert im.format == "PNG" and im.size[1] > im.size[0]  # three rows stacked
+
+
+def test_demo_metrics_table_and_json_agree(demo_run):
+    _, out = demo_run
+    rows = _parse_table((out / "metrics.md").read_text())
+    assert {label for _, label in METRIC_ROWS} == set(rows)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["size"] == "tiny" and saved["sensors"] == 64
+    for key, label in METRIC_ROWS:
+        for method in ("UBP", "slingbag"):
+            value = saved["metrics"][method][key]
+            shown = rows[label][method]
+            if value is None:
+                assert math.isnan(shown) or math.isinf(shown)
+            else:
+                assert shown == pytest.approx(value, abs=0.06, rel=1e-3)
+    for method in ("UBP", "slingbag"):
+        assert -1.0 <= saved["metrics"][method]["ssim_map_z"] <= 1.0
+
+
+def test_metrics_table_format():
+    table = metrics_table({"A": {"snr_db": 12.3456, "cnr": float("nan")}, "B": {"snr_db": 1e3}})
+    lines = table.strip().splitlines()
+    assert lines[0] == "| metric | A | B |"
+    assert "| SNR (dB) | 12.346 | 1000.0 |" in lines
+    assert "| CNR | n/a |  |" in lines
+
+
+def test_demo_rejects_bad_options(tmp_path, capsys):
+    assert main(["demo", "--size", "tiny", "--sensors", "1", "--out", str(tmp_path / "d")]) == 2
+    assert "--sensors" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
