@@ -47,20 +47,8 @@ def init(arch: str | None = None, *, debug: bool = False, quiet: bool = True) ->
     if quiet:
         kwargs["log_level"] = ti.WARN
     if arch == "auto":
-        candidates = ["cuda", "vulkan", "metal"]
-        chosen = None
-        for cand in candidates:
-            try:
-                ti.init(arch=getattr(ti, cand), **kwargs)
-            except Exception:  # noqa: BLE001 - any failure means "not this backend"
-                continue
-            if ti.lang.impl.current_cfg().arch == getattr(ti, cand):
-                chosen = cand
-                break
-            ti.reset()
-        if chosen is None:
-            ti.init(arch=ti.cpu, **kwargs)
-            chosen = "cpu"
+        chosen = _first_available(ti, ["cuda", "vulkan", "metal"]) or "cpu"
+        ti.init(arch=getattr(ti, chosen), **kwargs)
     else:
         target = ti.gpu if arch == "gpu" else getattr(ti, arch)
         ti.init(arch=target, **kwargs)
@@ -72,6 +60,42 @@ def init(arch: str | None = None, *, debug: bool = False, quiet: bool = True) ->
     _state["arch"] = chosen
     log.info("taichi backend: %s", chosen)
     return chosen
+
+
+def _first_available(ti, names):
+    """The first backend Taichi can run here, asked without starting it (a failed
+    ``ti.init`` would print warnings and fall back to the CPU on its own)."""
+    from taichi.lang.misc import is_arch_supported
+
+    for name in names:
+        try:
+            with _quiet_fd2():
+                if is_arch_supported(getattr(ti, name)):
+                    return name
+        except Exception:  # noqa: BLE001 - a failing probe means "not this backend"
+            continue
+    return None
+
+
+class _quiet_fd2:
+    """Silence file descriptor 2 for a moment: probing a missing GPU driver makes Taichi's
+    C++ core print a warning there, which is noise on a CPU-only machine."""
+
+    def __enter__(self):
+        try:
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
 
 
 def ensure_init() -> str:

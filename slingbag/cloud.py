@@ -7,6 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def profile_integral_factor(cut: float = 3.0) -> float:
+    """Integral over space of one ball's profile divided by ``p0 * sigma^3``.
+
+    The ``gaussian`` model's profile is the Gaussian cut at ``cut`` sigmas and lowered by
+    its value there (so it reaches zero continuously): ``(2 pi)^1.5 P(chi_3 < cut)`` minus
+    the lowered cylinder ``exp(-cut^2/2) * 4/3 pi cut^3``.
+    """
+    from math import erf, exp, pi, sqrt
+
+    chi3 = erf(cut / sqrt(2)) - sqrt(2 / pi) * cut * exp(-(cut**2) / 2)
+    return (2 * pi) ** 1.5 * chi3 - exp(-(cut**2) / 2) * 4 / 3 * pi * cut**3
+
+
 @dataclass
 class GaussianCloud:
     """N isotropic Gaussian sources.

@@ -14,12 +14,20 @@ log = logging.getLogger("slingbag")
 
 def signal_window(acq: Acquisition, level: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Per sensor, the first and last time (s) at which the smoothed signal magnitude
-    exceeds ``level`` times its peak over the whole array (NaN where it never does)."""
+    exceeds ``level`` times that sensor's own peak and four times the noise floor (NaN for
+    sensors that hear nothing above a hundredth of the array's peak).
+
+    Per-sensor levels keep faint, distant sources in the window of sensors far from
+    them; a global level would cut them and shrink the region."""
     from scipy.ndimage import uniform_filter1d
 
     env = uniform_filter1d(np.abs(acq.signals.astype(np.float64)), 9, axis=1)
-    thr = level * env.max()
-    above = env > thr
+    peak = env.max(axis=1, keepdims=True)
+    # Most samples of a PA record are noise: a low percentile of the envelope measures the
+    # noise floor, which a window edge must clear by a good margin.
+    noise = float(np.percentile(env, 30))
+    thr = np.maximum(level * peak, 4.0 * noise)
+    above = (env > thr) & (peak > 0.01 * env.max())
     t = acq.times
     first = np.full(acq.n_sensors, np.nan)
     last = np.full(acq.n_sensors, np.nan)
@@ -38,7 +46,13 @@ def _planar_normal(pos: np.ndarray):
     return vt[2], s[2] / np.sqrt(len(pos))
 
 
-def infer_region(acq: Acquisition, res: float, margin: float = 2.0):
+def infer_region(
+    acq: Acquisition,
+    res: float,
+    margin: float = 2.0,
+    votes: float = 0.9,
+    lateral_votes: float = 0.75,
+):
     """Box ``(lo, hi)`` in metres that holds the sources the signals can come from.
 
     Every source lies, for each sensor, within the distances covered by that sensor's
@@ -59,6 +73,7 @@ def infer_region(acq: Acquisition, res: float, margin: float = 2.0):
     normal, flatness = _planar_normal(acq.positions)
     span = np.ptp(acq.positions, axis=0).max()
     planar = flatness < 1e-3 * max(span, 1e-9)
+    facing = None
     if planar:
         facing = normal
         if acq.normals is not None:
@@ -75,11 +90,16 @@ def infer_region(acq: Acquisition, res: float, margin: float = 2.0):
             pts = pts[(pts - acq.positions.mean(axis=0)) @ facing > 0]
         cell = (hi - lo) / (n - 1)
         tol = np.linalg.norm(cell)
-        votes = np.zeros(len(pts), np.int32)
+        count = np.zeros(len(pts), np.int32)
         for s in range(len(pos)):
             d = np.linalg.norm(pts - pos[s], axis=1)
-            votes += (d >= r_lo[s] - tol) & (d <= r_hi[s] + tol)
-        hits = pts[votes >= 0.9 * len(pos)]
+            count += (d >= r_lo[s] - tol) & (d <= r_hi[s] + tol)
+        # Most, not all: a sensor with a short window (noise, a dead element) must not
+        # veto the region.  Timing pins the depth in front of a planar array far better
+        # than the lateral extent, where faint sources at the edge reach fewer sensors in
+        # time: those axes take a looser vote.
+        hits = pts[count >= votes * len(pos)]
+        loose = pts[count >= lateral_votes * len(pos)] if planar else hits
         if len(hits) == 0:
             raise InputError(
                 acq.source,
@@ -87,8 +107,13 @@ def infer_region(acq: Acquisition, res: float, margin: float = 2.0):
                 "signals whose timing fits one region for all sensors",
                 "no consistent region (check sound_speed, t0 and the positions' units)",
             )
-        lo = hits.min(axis=0) - cell
-        hi = hits.max(axis=0) + cell
+        depth = int(np.argmax(np.abs(facing))) if planar else -1
+        new_lo = loose.min(axis=0) - cell
+        new_hi = loose.max(axis=0) + cell
+        if planar:
+            new_lo[depth] = hits[:, depth].min() - cell[depth]
+            new_hi[depth] = hits[:, depth].max() + cell[depth]
+        lo, hi = new_lo, new_hi
     lo = lo - margin * res
     hi = hi + margin * res
     if planar:

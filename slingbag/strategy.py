@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cloud import profile_integral_factor as field_integral_factor  # noqa: F401
+
 
 @dataclass
 class CloudState:
@@ -50,15 +52,6 @@ class CloudState:
                     np.concatenate([m[index], pad]),
                     np.concatenate([v[index], pad]),
                 )
-
-
-def field_integral_factor(cut: float = 3.0) -> float:
-    """Integral of one ball's profile divided by ``p0 * sigma^3`` (the cut, lowered
-    Gaussian of the ``gaussian`` model)."""
-    from scipy.special import erf
-
-    chi3 = erf(cut / np.sqrt(2)) - np.sqrt(2 / np.pi) * cut * np.exp(-(cut**2) / 2)
-    return float((2 * np.pi) ** 1.5 * chi3 - np.exp(-(cut**2) / 2) * 4 / 3 * np.pi * cut**3)
 
 
 def prune_mask(p0, sigma, xyz, *, p0_min, sigma_min, lo, hi) -> np.ndarray:

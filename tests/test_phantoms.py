@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from slingbag.cloud import GaussianCloud
+from slingbag.cloud import GaussianCloud, profile_integral_factor
 from slingbag.errors import InputError
 from slingbag.phantoms import Phantom, load_phantom, vessels_phantom, volume_to_cloud
 from slingbag.ply import write_ply
@@ -80,8 +80,8 @@ def test_volume_to_cloud_preserves_integral():
     volume = Volume(data, [1e-3, 2e-3, 3e-3], 2e-4)
     cloud = volume_to_cloud(volume)
     assert len(cloud) == 2
-    np.testing.assert_allclose(cloud.sigma, 1e-4)
-    integral = cloud.p0 * (2 * np.pi) ** 1.5 * cloud.sigma**3
+    np.testing.assert_allclose(cloud.sigma, 2e-4)
+    integral = cloud.p0 * profile_integral_factor() * cloud.sigma**3
     np.testing.assert_allclose(np.sort(integral), [0.5 * 8e-12, 2.0 * 8e-12], rtol=1e-6)
     centre = cloud.xyz[np.argmax(cloud.p0)]
     np.testing.assert_allclose(centre, [1e-3 + 4e-4, 2e-3 + 6e-4, 3e-3 + 8e-4])
@@ -103,9 +103,14 @@ def test_volume_to_cloud_sums_back_to_the_volume():
 def test_phantom_cloud_matches_volume(default_phantom):
     phantom = default_phantom[0]
     assert isinstance(phantom, Phantom)
-    n_above = int((phantom.volume.data > 1e-3 * phantom.volume.data.max()).sum())
-    assert len(phantom.cloud) == n_above
+    vol = phantom.volume
     assert (phantom.cloud.p0 > 0).all()
+    # Every ball sits on a voxel of the truth that it lights up.
+    ijk = np.round((phantom.cloud.xyz - vol.origin) / vol.spacing).astype(int)
+    assert (vol.data[tuple(ijk.T)] > 0).all()
+    # The truth volume holds the cloud's mass (balls cut at the region's faces aside).
+    mass = (phantom.cloud.p0 * profile_integral_factor() * phantom.cloud.sigma**3).sum()
+    assert vol.data.sum() * np.prod(vol.spacing) == pytest.approx(mass, rel=0.1)
 
 
 def test_load_phantom_sources(tmp_path):
