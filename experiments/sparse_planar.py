@@ -82,7 +82,10 @@ def run_one(side, phantom, cfg, out, seed=0):
 
 
 def table(rows) -> str:
-    head = "| sensors | method | SSIM MAP-z | SSIM MAP-y | SSIM MAP-x | SSIM slice | SNR (dB) | CNR | time (s) |"
+    head = (
+        "| sensors | method | SSIM MAP-z | SSIM MAP-y | SSIM MAP-x | SSIM slice | SNR (dB) "
+        "| CNR | time (s) |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         for name in ("ubp", "slingbag"):
@@ -108,6 +111,7 @@ def plot(rows, path):
         axes,
         ["ssim_map_z", "ssim_slice", "snr_db", "cnr"],
         ["SSIM (MAP, top)", "SSIM (slice)", "SNR (dB)", "CNR"],
+        strict=True,
     ):
         for name, style in (("ubp", "o--"), ("slingbag", "s-")):
             ax.plot(n, [r[name][key] for r in rows], style, label=name)

@@ -54,10 +54,10 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 # These functions share their module's name.  Importing a submodule sets it as an attribute
 # of the package, which would shadow the function; importing the (light, Taichi-free)
 # modules here first and then binding the functions keeps `slingbag.ubp` the function.
-from .metrics import metrics  # noqa: E402
-from .reconstruct import reconstruct  # noqa: E402
-from .ubp import ubp  # noqa: E402
-from .voxelize import voxelize  # noqa: E402
+from .metrics import metrics  # noqa: E402, F401
+from .reconstruct import reconstruct  # noqa: E402, F401
+from .ubp import ubp  # noqa: E402, F401
+from .voxelize import voxelize  # noqa: E402, F401
 
 
 def __getattr__(name):

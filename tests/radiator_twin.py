@@ -31,7 +31,7 @@ def signals(xyz, p0, sigma, sensors, n_samples, fs, c, t0=0.0, model="gaussian",
             h = D * gaussian_profile(np.abs(D), a, cut) + E * gaussian_profile(E, a, cut)
         else:
             h = np.zeros_like(D)
-            for f, w in zip(SHELL_F, SHELL_W):
+            for f, w in zip(SHELL_F, SHELL_W, strict=True):
                 h += w * D * 0.5 * (erf(k * (D + f * a)) - erf(k * (D - f * a)))
         out[s] = (np.asarray(p0, float)[:, None] / (2 * R) * h).sum(axis=0)
     return out
