@@ -152,6 +152,7 @@ def reconstruct(
     checkpoint_every: int | None = None,
     resume: bool = False,
     callback=None,
+    init_cloud: GaussianCloud | None = None,
 ) -> Reconstruction:
     """Reconstruct the initial pressure from one acquisition with SlingBAG.
 
@@ -177,6 +178,10 @@ def reconstruct(
         from it.
     callback : callable, optional
         ``callback(iteration, loss, state)`` after every iteration.
+    init_cloud : GaussianCloud, optional
+        Start from this cloud (e.g. the previous frame's result, p0 in signal units)
+        instead of a fresh initialisation; the coarse stage is then usually set to 0
+        iterations by the caller's preset.
 
     Returns
     -------
@@ -214,11 +219,16 @@ def reconstruct(
         state, adam, it0, p0_unit, lr_scale, retries, history, rng = _load_checkpoint(ckpt, cfg)
         log.info("resumed from %s at iteration %d", ckpt, it0)
     else:
-        n0 = _initial_count(cfg, lo, hi, res)
-        xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
-        sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
-        alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
-        p0 = w * alpha
+        if init_cloud is not None and init_cloud.n > 0:
+            xyz = np.asarray(init_cloud.xyz, np.float64)
+            sigma = np.asarray(init_cloud.sigma, np.float64)
+            p0 = np.asarray(init_cloud.p0, np.float64) / scale
+        else:
+            n0 = _initial_count(cfg, lo, hi, res)
+            xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
+            sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
+            alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
+            p0 = w * alpha
         p0_unit = float(np.median(p0))
         state = CloudState(xyz.astype(np.float32), p0.astype(np.float32), sigma.astype(np.float32))
         adam = _Adam()
