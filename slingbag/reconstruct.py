@@ -201,6 +201,10 @@ def reconstruct(
     energy = float(np.mean(meas.astype(np.float64) ** 2))
 
     lo, hi = _resolve_region(region, cfg, acq, res)
+    out_spacing = float(spacing or cfg["output"]["spacing"] or res)
+    need = estimate_memory(acq, cfg, lo, hi, out_spacing)
+    _check_memory(need)
+    log.info("memory estimate: %.2f GiB", need / 2**30)
     strategy = DensityStrategy.from_config(cfg, res, lo, hi)
     n_coarse, n_fine = int(cfg["coarse"]["iterations"]), int(cfg["fine"]["iterations"])
     if iterations is not None:
@@ -336,7 +340,9 @@ def reconstruct(
             history["stage"].append(0 if stage == "coarse" else 1)
             it += 1
             if bar is not None:
-                bar.set_postfix(loss=f"{loss:.4f}", balls=state.n, stage=stage, refresh=False)
+                bar.set_postfix(
+                    loss=f"{loss:.4f}", balls=f"{state.n:,}", stage=stage, refresh=False
+                )
                 bar.update(1)
             if callback is not None:
                 callback(it, loss, state)
@@ -355,7 +361,6 @@ def reconstruct(
     )
     state.take(np.flatnonzero(keep))
     cloud = GaussianCloud(state.xyz, state.p0.astype(np.float64) * scale, state.sigma)
-    out_spacing = float(spacing or cfg["output"]["spacing"] or res)
     origin, spc, shape = grid_for_region(lo, hi, out_spacing)
     from .voxelize import voxelize
 
@@ -375,6 +380,29 @@ def reconstruct(
     }
     hist = {k: np.asarray(v) for k, v in history.items()}
     return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
+
+
+def estimate_memory(acq: Acquisition, cfg: dict, lo, hi, spacing: float) -> int:
+    """Bytes a run needs at its peak: signal-sized work arrays, the largest cloud with its
+    Adam moments and two snapshots, the back-projection used to start, and the output grid."""
+    signals = acq.n_sensors * acq.n_samples * 4 * 8  # measured, simulated, residual, grads...
+    per_ball = 5 * 4 + 5 * 8 * 2 + 5 * 4 * 2 + 64  # params, moments, snapshots, density work
+    balls = int(cfg["density"]["max_balls"]) * per_ball
+    res = float(cfg["region"]["res"])
+    n_init = float(np.prod(np.asarray(hi) - lo) / res**3)
+    n_out = float(np.prod(np.asarray(hi) - lo) / spacing**3)
+    return int(signals + balls + n_init * 4 * 3 + n_out * 4 * 2)
+
+
+def _check_memory(need: int) -> None:
+    import psutil
+
+    avail = psutil.virtual_memory().available
+    if need > 0.9 * avail:
+        raise ReconstructionError(
+            f"this run needs about {need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB is "
+            "free: lower density.max_balls, use a coarser --spacing or a smaller --region"
+        )
 
 
 def _diverged(loss, grads, best_loss, steps_done) -> bool:
@@ -442,9 +470,11 @@ def _progress(total, initial, enabled):
 
 
 def _log_line(bar, msg):
+    # Through the bar when there is one, so the line does not tear it; else to the log.
     if bar is not None:
         bar.write(msg)
-    log.info(msg)
+    else:
+        log.info(msg)
 
 
 def _snapshot(state, adam, it, lr_scale):

@@ -226,3 +226,17 @@ def test_cloud_pruned_to_nothing_is_a_clear_error(rng):
     cfg["density"]["prune_sigma"] = 1000.0  # every ball is "too small"
     with pytest.raises(ReconstructionError, match="pruned"):
         reconstruct(acq, cfg, region=REGION, progress=False, seed=0)
+
+
+def test_memory_estimate_refuses_runs_that_cannot_fit(rng, monkeypatch):
+    import psutil
+
+    truth, acq = _small_case(rng)
+    cfg = _fast_cfg(4)
+
+    class Tiny:
+        available = 1 << 20  # 1 MiB free
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny)
+    with pytest.raises(ReconstructionError, match="GiB"):
+        reconstruct(acq, cfg, region=REGION, progress=False)

@@ -26,7 +26,8 @@ def register(sub):
     p.add_argument(
         "--region",
         default=None,
-        help="x0,x1,y0,y1,z0,z1 in metres (default: inferred from the signals)",
+        help="x0,x1,y0,y1,z0,z1 in metres, e.g. --region=-1e-2,1e-2,-1e-2,1e-2,0.012,0.018 "
+        "(default: inferred from the signals)",
     )
     p.add_argument("--spacing", type=float, default=None, help="output voxel size in metres")
     p.add_argument("--seed", type=int, default=None, help="random seed")
