@@ -58,6 +58,7 @@ class Acquisition:
     truth_cloud: GaussianCloud | None = None
     source: str | None = None
     attrs: dict = field(default_factory=dict)
+    impulse_response: np.ndarray | None = None  # measured sensor response, 1-D at fs
 
     def __post_init__(self):
         self.signals = np.asarray(self.signals, dtype=np.float32)

@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -27,6 +29,11 @@ def atomic_path(path):
         A fresh temporary path in the same folder (``.<name>.XXXX.tmp``); the block writes
         the file there.  It does not exist yet when the block starts.
 
+    Raises
+    ------
+    InputError
+        If the folder does not exist or cannot be written to.
+
     Notes
     -----
     The rename is :func:`os.replace`, which is atomic on one file system; that is why the
@@ -35,7 +42,14 @@ def atomic_path(path):
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    if not folder.is_dir():
+        raise InputError(
+            str(target), None, "a file in an existing folder", hint=f"create {folder} first"
+        )
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(str(target), None, "a writable folder", got=exc.strerror) from None
     os.close(fd)
     tmp = Path(tmp_name)
     # Writers such as h5py's "w-" mode or np.save expect to create the file themselves.

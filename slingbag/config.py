@@ -139,6 +139,16 @@ def validate(cfg: dict, source: str = "config") -> None:
             raise InputError(source, f"init.{key}", "[low, high] numbers", v)
     if cfg["output"]["model"] not in ("gaussian", "shells"):
         raise InputError(source, "output.model", '"gaussian" or "shells"', cfg["output"]["model"])
+    known = {"sound_speed", "t0", "gain", "response"}
+    bad = [p for p in cfg["calibrate"]["params"] if p not in known]
+    if bad:
+        raise InputError(source, "calibrate.params", "names from " + ", ".join(sorted(known)), bad)
+    if cfg["response"]["kind"] not in ("none", "file", "bandpass"):
+        raise InputError(
+            source, "response.kind", '"none", "file" or "bandpass"', cfg["response"]["kind"]
+        )
+    if "response" in cfg["calibrate"]["params"] and cfg["response"]["kind"] != "bandpass":
+        raise InputError(source, "calibrate.params", 'a "bandpass" response to learn', "response")
     if not 0 < cfg["fine"]["decay"] <= 1:
         raise InputError(source, "fine.decay", "a factor in (0, 1]", cfg["fine"]["decay"])
     if cfg["density"]["every"] < 1:

@@ -180,6 +180,7 @@ def simulate(
     t0: float = 0.0,
     noise: float = 0.0,
     band=None,
+    response=None,
     seed=None,
 ) -> Acquisition:
     """Simulate the signals a sensor array records from a cloud of Gaussian balls.
@@ -200,6 +201,9 @@ def simulate(
         absolute signal.
     band : (f_lo, f_hi) or None
         Band-limit the signals (zero-phase Butterworth) before adding noise.
+    response : SensorResponse or (centre_hz, fractional_bandwidth), optional
+        Convolve with a sensor impulse response (see :mod:`slingbag.response`) before
+        adding noise.
     seed : int or None
         Seed of the noise.
 
@@ -225,6 +229,12 @@ def simulate(
     )
     if band is not None:
         signals = band_limit(signals, fs, band)
+    if response is not None:
+        from .response import SensorResponse, apply_response
+
+        if not isinstance(response, SensorResponse):
+            response = SensorResponse(fs, centre=float(response[0]), bandwidth=float(response[1]))
+        signals = apply_response(signals, response)
     if noise:
         rng = np.random.default_rng(seed)
         peak = float(np.abs(signals).max()) or 1.0

@@ -30,6 +30,9 @@ FS_RANGE = (1e5, 1e10)  # Hz
 SOUND_SPEED_RANGE = (300.0, 5000.0)  # m/s
 MAX_COORDINATE = 10.0  # metres; a larger position is millimetres read as metres
 NORMAL_TOLERANCE = 1e-3  # allowed | |n| - 1 |
+# Newer HDF5 object headers carry checksums, so a damaged file fails cleanly on open
+# instead of being parsed (some damaged old-style headers send HDF5 into a loop).
+_LIBVER = ("v110", "latest")
 
 # Root attributes the acquisition format defines itself (not copied into ``attrs``).
 _ACQ_RESERVED = {"format", "version", "fs", "sound_speed", "t0"}
@@ -424,6 +427,17 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
         sound_speed = _float_attr(f.attrs, "sound_speed", source)
         _check_sound_speed(sound_speed, source)
         t0 = _float_attr(f.attrs, "t0", source, required=False, default=0.0)
+        response = _read_array(
+            f,
+            "sensors/impulse_response",
+            source,
+            ndim=1,
+            dtype=np.float64,
+            required=False,
+            what="(n_taps,) response sampled at fs, sample 0 at time 0",
+        )
+        if response is not None:
+            _require_finite(response, source, "sensors/impulse_response")
         truth_volume = truth_cloud = None
         if "truth/volume" in f:
             truth_volume = _read_volume_dataset(f, "truth/volume", source)
@@ -441,6 +455,7 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
             truth_cloud=truth_cloud,
             source=source,
             attrs=_extra_attrs(f.attrs, _ACQ_RESERVED),
+            impulse_response=response,
         )
 
 
@@ -461,7 +476,7 @@ def write_acquisition(path, acq: Acquisition) -> None:
             f"write_acquisition: signals {signals.shape} and positions {acq.positions.shape} "
             "disagree"
         )
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=_LIBVER) as f:
         for key, value in (acq.attrs or {}).items():
             if key not in _ACQ_RESERVED:
                 _write_attr(f.attrs, key, value)
@@ -476,6 +491,10 @@ def write_acquisition(path, acq: Acquisition) -> None:
             f.create_dataset("sensors/normals", data=np.asarray(acq.normals, np.float64))
         if acq.areas is not None:
             f.create_dataset("sensors/areas", data=np.asarray(acq.areas, np.float64))
+        if acq.impulse_response is not None:
+            f.create_dataset(
+                "sensors/impulse_response", data=np.asarray(acq.impulse_response, np.float64)
+            )
         if acq.truth_volume is not None:
             _write_volume(f, "truth/volume", acq.truth_volume)
         if acq.truth_cloud is not None:
@@ -543,7 +562,7 @@ def write_result(
 
     if volume is None and cloud is None:
         raise ValueError("write_result: give a volume, a cloud or both")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=_LIBVER) as f:
         for key, value in (attrs or {}).items():
             if key not in _RESULT_RESERVED:
                 _write_attr(f.attrs, key, value)

@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from .acquisition import Acquisition
+from .calibration import Calibration
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import backward_signals, forward_signals
+from .optim import Adam
 from .strategy import CloudState, DensityStrategy
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
-
-BETA1, BETA2 = 0.9, 0.999
 
 
 @dataclass
@@ -53,37 +53,6 @@ class Reconstruction:
     history: dict
     config: dict
     attrs: dict = field(default_factory=dict)
-
-
-class _Adam:
-    """Adam with per-parameter learning rates over the arrays of a :class:`CloudState`.
-
-    Moments are float64 (gradients of a mean-squared misfit can be tiny) and live in the
-    state, so density control can carry them over for surviving balls.
-    """
-
-    def __init__(self):
-        self.t = 0
-        self.eps = {}
-
-    def step(self, state: CloudState, grads: dict, lrs: dict):
-        self.t += 1
-        for name, lr in lrs.items():
-            if lr <= 0:
-                continue
-            g = np.asarray(grads[name], np.float64)
-            if name not in self.eps:
-                # Relative epsilon: a floor well below this parameter's typical gradient.
-                rms = float(np.sqrt(np.mean(g**2))) if g.size else 0.0
-                self.eps[name] = 1e-8 * rms if rms > 0 else 1e-30
-            m, v = state.moments.get(name, (np.zeros_like(g), np.zeros_like(g)))
-            m = BETA1 * m + (1 - BETA1) * g
-            v = BETA2 * v + (1 - BETA2) * g * g
-            state.moments[name] = (m, v)
-            mhat = m / (1 - BETA1**self.t)
-            vhat = v / (1 - BETA2**self.t)
-            p = getattr(state, name)
-            p -= (lr * mhat / (np.sqrt(vhat) + self.eps[name])).astype(np.float32)
 
 
 def _signal_scale(signals: np.ndarray, source) -> float:
@@ -219,8 +188,11 @@ def reconstruct(
         cfg["run"]["checkpoint_every"] if checkpoint_every is None else checkpoint_every
     )
     history = {"loss": [], "balls": [], "time": [], "stage": []}
+    cal_state = None
     if resume and ckpt is not None and ckpt.exists():
-        state, adam, it0, p0_unit, lr_scale, retries, history, rng = _load_checkpoint(ckpt, cfg)
+        state, adam, it0, p0_unit, lr_scale, retries, history, rng, cal_state = _load_checkpoint(
+            ckpt, cfg
+        )
         log.info("resumed from %s at iteration %d", ckpt, it0)
     else:
         if init_cloud is not None and init_cloud.n > 0:
@@ -235,7 +207,7 @@ def reconstruct(
             p0 = w * alpha
         p0_unit = float(np.median(p0))
         state = CloudState(xyz.astype(np.float32), p0.astype(np.float32), sigma.astype(np.float32))
-        adam = _Adam()
+        adam = Adam()
         it0, lr_scale, retries = 0, 1.0, 0
         log.info(
             "initial cloud: %d balls (%s), res %.3g mm, amplitude unit %.3g",
@@ -245,11 +217,14 @@ def reconstruct(
             p0_unit * scale,
         )
 
+    cal = Calibration(acq, cfg)
+    if cal_state is not None:
+        cal.restore(cal_state)
     batch = int(cfg["loss"]["batch_sensors"])
     l1 = float(cfg["loss"]["l1"])
     l1_abs = None
     best = (np.inf, None)
-    snapshot = _snapshot(state, adam, it0, lr_scale)
+    snapshot = _snapshot(state, adam, it0, lr_scale, cal)
     bar = _progress(n_total, it0, progress)
     it = it0
     try:
@@ -265,31 +240,33 @@ def reconstruct(
             if 0 < batch < acq.n_sensors:
                 sensors = np.sort(rng.choice(acq.n_sensors, batch, replace=False))
             pos = acq.positions[sensors]
-            sim = forward_signals(
+            raw = forward_signals(
                 state.xyz,
                 state.p0,
                 state.sigma,
                 pos,
                 acq.n_samples,
                 acq.fs,
-                acq.sound_speed,
-                acq.t0,
+                cal.c,
+                cal.time0,
                 model,
             )
-            resid = sim - meas[sensors]
+            resid = cal.model(raw, sensors) - meas[sensors]
             loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
             grads = None
             if np.isfinite(loss):
+                grad_raw = cal.adjoint(raw, (2.0 / (resid.size * energy)) * resid, sensors)
                 grads = backward_signals(
                     state.xyz,
                     state.p0,
                     state.sigma,
                     pos,
-                    (2.0 / (resid.size * energy)) * resid,
+                    grad_raw,
                     acq.fs,
-                    acq.sound_speed,
-                    acq.t0,
+                    cal.c,
+                    cal.time0,
                     model,
+                    cal.needs_scalars,
                 )
             if _diverged(loss, grads, best[0], it - it0):
                 retries += 1
@@ -299,8 +276,10 @@ def reconstruct(
                     )
                     if best[1] is not None:
                         _restore(state, adam, best[1])
+                        cal.restore(best[1]["cal"])
                     break
                 state_it, lr_scale = _restore(state, adam, snapshot)
+                cal.restore(snapshot["cal"])
                 lr_scale *= 0.5
                 _log_line(
                     bar,
@@ -320,13 +299,15 @@ def reconstruct(
                 loss += l1_abs * float(state.p0.sum())
             lrs = _learning_rates(cfg, stage, it - n_coarse, res, p0_unit, lr_scale)
             adam.step(state, grads, lrs)
+            if stage == "fine" and cal.learn:
+                cal.step(grads, lr_scale * _decay(cfg, it - n_coarse))
             np.clip(state.p0, 0.0, None, out=state.p0)
             np.clip(state.sigma, 0.25 * res, None, out=state.sigma)
             if loss < best[0]:
-                best = (loss, _snapshot(state, adam, it + 1, lr_scale))
+                best = (loss, _snapshot(state, adam, it + 1, lr_scale, cal))
             counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
             if counts:
-                snapshot = _snapshot(state, adam, it + 1, lr_scale)
+                snapshot = _snapshot(state, adam, it + 1, lr_scale, cal)
                 best = (loss, snapshot)
                 msg = (
                     f"it {it + 1:4d} {stage}: loss {loss:.4f}, balls {counts['before']}"
@@ -338,6 +319,9 @@ def reconstruct(
             history["balls"].append(state.n)
             history["time"].append(time.perf_counter() - t_start)
             history["stage"].append(0 if stage == "coarse" else 1)
+            for key, val in cal.report().items():
+                if np.ndim(val) == 0:
+                    history.setdefault(key, []).append(val)
             it += 1
             if bar is not None:
                 bar.set_postfix(
@@ -348,7 +332,7 @@ def reconstruct(
                 callback(it, loss, state)
             if ckpt is not None and every_ckpt > 0 and it % every_ckpt == 0 and it < n_total:
                 _save_checkpoint(
-                    ckpt, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg
+                    ckpt, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, cal
                 )
     finally:
         if bar is not None:
@@ -378,6 +362,10 @@ def reconstruct(
         "seed": seed,
         "config": to_toml(cfg),
     }
+    for key, val in cal.report().items():
+        attrs[f"calibrated_{key}"] = val
+        if key in ("sound_speed", "t0"):
+            log.info("calibrated %s: %.6g", key, val)
     hist = {k: np.asarray(v) for k, v in history.items()}
     return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
 
@@ -452,13 +440,17 @@ def _learning_rates(cfg, stage, fine_it, res, p0_unit, lr_scale) -> dict:
             "xyz": 0.0,
         }
     f = cfg["fine"]
-    decay = f["decay"] ** (max(fine_it, 0) // max(int(f["decay_every"]), 1))
-    k = decay * lr_scale
+    k = _decay(cfg, fine_it) * lr_scale
     return {
         "p0": f["lr_p0"] * p0_unit * k,
         "sigma": f["lr_sigma"] * res * k,
         "xyz": f["lr_xyz"] * res * k,
     }
+
+
+def _decay(cfg, fine_it) -> float:
+    f = cfg["fine"]
+    return f["decay"] ** (max(fine_it, 0) // max(int(f["decay_every"]), 1))
 
 
 def _progress(total, initial, enabled):
@@ -477,8 +469,9 @@ def _log_line(bar, msg):
         log.info(msg)
 
 
-def _snapshot(state, adam, it, lr_scale):
+def _snapshot(state, adam, it, lr_scale, cal):
     return {
+        "cal": cal.snapshot(),
         "xyz": state.xyz.copy(),
         "p0": state.p0.copy(),
         "sigma": state.sigma.copy(),
@@ -498,7 +491,9 @@ def _restore(state, adam, snap):
     return snap["it"], snap["lr_scale"]
 
 
-def _save_checkpoint(path, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg):
+def _save_checkpoint(path, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, cal):
+    import pickle
+
     from .atomic import atomic_path
 
     arrays = {"xyz": state.xyz, "p0": state.p0, "sigma": state.sigma}
@@ -517,6 +512,7 @@ def _save_checkpoint(path, state, adam, it, p0_unit, lr_scale, retries, history,
         "rng": rng.bit_generator.state,
         "config": to_toml(cfg),
     }
+    arrays["cal"] = np.frombuffer(pickle.dumps(cal.snapshot()), np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -532,10 +528,13 @@ def _load_checkpoint(path, cfg):
     for name in ("xyz", "p0", "sigma"):
         if f"m_{name}" in data:
             state.moments[name] = (data[f"m_{name}"], data[f"v_{name}"])
-    adam = _Adam()
+    adam = Adam()
     adam.t = int(meta["adam_t"])
     adam.eps = {k: float(v) for k, v in meta["adam_eps"].items()}
-    history = {k: list(data[f"h_{k}"]) for k in ("loss", "balls", "time", "stage")}
+    history = {k[2:]: list(data[k]) for k in data.files if k.startswith("h_")}
+    import pickle
+
+    cal_state = pickle.loads(bytes(data["cal"])) if "cal" in data.files else None
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
     return (
@@ -547,4 +546,5 @@ def _load_checkpoint(path, cfg):
         int(meta["retries"]),
         history,
         rng,
+        cal_state,
     )

@@ -323,3 +323,12 @@ def test_property_garbage_is_input_error(tmp_path, data):
         except InputError as err:
             assert str(path) in str(err)
             assert "\n" not in str(err)
+
+
+def test_writers_into_a_missing_folder_are_input_errors(tmp_path, rng):
+    target = tmp_path / "nowhere" / "a.h5"
+    with pytest.raises(InputError, match="existing folder"):
+        write_acquisition(target, _acquisition(rng))
+    with pytest.raises(InputError, match="existing folder"), atomic_path(target):
+        pass
+    assert not (tmp_path / "nowhere").exists()

@@ -77,6 +77,24 @@ def read_input(args):
     )
 
 
+def _overrides(args) -> dict:
+    over = {}
+    if args.calibrate:
+        over["calibrate"] = {"params": [p.strip() for p in args.calibrate.split(",") if p]}
+    if args.response:
+        if args.response == "file":
+            over["response"] = {"kind": "file"}
+        else:
+            try:
+                centre, bw = (float(v) for v in args.response.split(","))
+            except ValueError:
+                raise InputError(
+                    "--response", None, "'file' or CENTRE_HZ,FRACTIONAL_BW", args.response
+                ) from None
+            over["response"] = {"kind": "bandpass", "centre": centre, "bandwidth": bw}
+    return over
+
+
 def run(args) -> int:
     from ..config import load_config
     from ..h5io import write_result
@@ -88,7 +106,7 @@ def run(args) -> int:
         raise InputError(str(out), None, "an output path in an existing folder", "no such folder")
     if args.iterations is not None and args.iterations < 1:
         raise InputError("--iterations", None, "a positive integer", args.iterations)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, overrides=_overrides(args))
     acq = read_input(args)
     ckpt = out.with_name(out.name + ".ckpt.npz")
     if args.resume and not ckpt.exists():
