@@ -210,8 +210,8 @@ def infer_normals(positions: np.ndarray) -> np.ndarray | None:
         return np.tile(normal, (len(positions), 1))
     if len(positions) < 4:
         return None
-    centre, radius = _fit_sphere(positions)
-    if radius is None:
+    centre, radius, _ = fit_sphere(positions)
+    if centre is None:
         return None
     misfit = np.abs(np.linalg.norm(positions - centre, axis=1) - radius).max()
     if misfit > 1e-3 * radius:
@@ -220,8 +220,13 @@ def infer_normals(positions: np.ndarray) -> np.ndarray | None:
     return inward / np.linalg.norm(inward, axis=1, keepdims=True)
 
 
-def _fit_sphere(positions: np.ndarray):
-    """Least-squares sphere: |p|^2 = 2 c.p + (r^2 - |c|^2) is linear in c and that constant."""
+def fit_sphere(positions: np.ndarray):
+    """Least-squares sphere through the points: ``(centre, radius, rms radial residual)``,
+    or ``(None, 0.0, inf)`` when the points fit no sphere.
+
+    Algebraic fit: ``|p|^2 = 2 c.p + (r^2 - |c|^2)`` is linear in ``c`` and that constant,
+    so no iterations, and exact for points on a sphere.
+    """
     shift = positions.mean(axis=0)
     p = positions - shift  # centring keeps the normal equations well conditioned
     a = np.column_stack([2 * p, np.ones(len(p))])
@@ -230,8 +235,10 @@ def _fit_sphere(positions: np.ndarray):
     centre = solution[:3]
     r2 = solution[3] + centre @ centre
     if not np.isfinite(r2) or r2 <= 0:
-        return None, None
-    return centre + shift, float(np.sqrt(r2))
+        return None, 0.0, np.inf
+    radius = float(np.sqrt(r2))
+    resid = np.linalg.norm(p - centre, axis=1) - radius
+    return centre + shift, radius, float(np.sqrt(np.mean(resid**2)))
 
 
 def read_positions_file(path) -> SensorArray:

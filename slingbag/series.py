@@ -197,10 +197,11 @@ EXECUTOR = "slingbag-taichi"
 
 
 def _ensure_backend(arch: str | None, cpu_threads: int | None) -> None:
-    """Start Taichi once per process, on the calling thread.
+    """Start Taichi once per worker process, on the calling thread.
 
-    A module-level guard besides the plugin: a process that already runs Taichi (the
-    client's, in tests) must not start it again.
+    Called by :class:`TaichiPlugin` on its thread, and by every task as a guard.  Needs
+    process workers: a worker thread inside the client's process would restart the
+    client's Taichi.
     """
     if _WORKER_STATE["arch"] is not None:
         if _WORKER_STATE["thread"] not in (None, threading.get_ident()):
@@ -213,13 +214,14 @@ def _ensure_backend(arch: str | None, cpu_threads: int | None) -> None:
         # Taichi sizes its CPU thread pool from this variable; several workers on one
         # machine would otherwise each start one thread per core and fight for them.
         os.environ.setdefault("TI_CPU_MAX_NUM_THREADS", str(int(cpu_threads)))
-    from .backend import current_arch, init
+    from . import backend
 
-    if current_arch() is not None:
-        # Started by someone else in this process (on its own thread, unknown to us).
-        _WORKER_STATE["arch"] = current_arch()
-        return
-    _WORKER_STATE["arch"] = init(arch)
+    if backend.current_arch() is not None:
+        # Started in this process before, on a thread we cannot know (e.g. by a script that
+        # the spawned worker re-imported): restart it here, where the kernels will run.
+        backend._taichi().reset()
+        backend._state["arch"] = None
+    _WORKER_STATE["arch"] = backend.init(arch)
     _WORKER_STATE["thread"] = threading.get_ident()
 
 

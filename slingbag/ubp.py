@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .acquisition import Acquisition
+from .arrays import fit_sphere
 from .errors import InputError
 from .volume import Volume, grid_for_region
 
@@ -74,26 +75,6 @@ def _fit_plane(pos: np.ndarray):
     size = float(sv[0]) / np.sqrt(n)
     rms = float(sv[-1]) / np.sqrt(n) if len(sv) == 3 else 0.0
     return centroid, vt[-1] if len(sv) == 3 else np.array([0.0, 0.0, 1.0]), rms, size
-
-
-def _fit_sphere(pos: np.ndarray):
-    """Least-squares sphere through ``pos``: centre, radius and rms radial residual.
-
-    Algebraic fit, ``|x|^2 = 2 c.x + (R^2 - |c|^2)``, which is linear in ``c`` and the
-    constant: no iterations, and exact for sensors on a sphere.
-    """
-    shift = pos.mean(axis=0)
-    p = pos - shift  # centring keeps the least-squares problem well conditioned
-    a = np.column_stack([2.0 * p, np.ones(len(p))])
-    rhs = (p**2).sum(axis=1)
-    sol, *_ = np.linalg.lstsq(a, rhs, rcond=None)
-    centre = sol[:3]
-    r2 = sol[3] + centre @ centre
-    if not np.isfinite(r2) or r2 <= 0:
-        return centre, 0.0, np.inf
-    radius = float(np.sqrt(r2))
-    resid = np.linalg.norm(p - centre, axis=1) - radius
-    return centre + shift, radius, float(np.sqrt(np.mean(resid**2)))
 
 
 def _nn_spacing(points2d: np.ndarray) -> float:
@@ -168,8 +149,8 @@ def infer_geometry(
         pitch = _nn_spacing(np.column_stack([(pos - centroid) @ e1, (pos - centroid) @ e2]))
         est_area = pitch**2 if pitch > 0 else 1.0
     elif n >= 4:
-        c, r, res = _fit_sphere(pos)
-        if r > 0 and res <= SPHERE_TOL * r:
+        c, r, res = fit_sphere(pos)
+        if c is not None and res <= SPHERE_TOL * r:
             kind, centre, radius = "spherical", c, r
             u = (pos - c) / np.linalg.norm(pos - c, axis=1, keepdims=True)
             coverage = float(np.clip(1.0 - np.linalg.norm(u.mean(axis=0)), 0.0, 1.0))
