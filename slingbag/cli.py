@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "demo",
     "simulate",
     "reconstruct",
+    "reconstruct_series",
     "ubp",
     "metrics",
     "view",

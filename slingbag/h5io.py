@@ -242,14 +242,29 @@ def _write_attr(attrs, key, value) -> None:
     """Store ``value`` as an attribute when HDF5 can hold it plainly; skip it otherwise."""
     if value is None or isinstance(value, dict):
         return
-    if isinstance(value, (str, bool, int, float, np.generic)):
+    if isinstance(value, str):
+        _write_text_attr(attrs, key, [value], scalar=True)
+        return
+    if isinstance(value, (bool, int, float, np.generic)):
         attrs[key] = value
         return
     array = np.asarray(value)
     if array.dtype.kind in "biuf" and array.ndim <= 1:
         attrs[key] = array
     elif array.dtype.kind == "U" and array.ndim == 1:
-        attrs[key] = [str(v) for v in array]
+        _write_text_attr(attrs, key, [str(v) for v in array], scalar=False)
+
+
+def _write_text_attr(attrs, key, texts, scalar) -> None:
+    """Text as fixed-length UTF-8.
+
+    Variable-length strings live in HDF5's global heap, which has no checksum; a damaged
+    one can hang the reader.  Fixed-length text sits in the checksummed object header.
+    """
+    encoded = [t.encode("utf-8") for t in texts]
+    width = max(1, *(len(e) for e in encoded))
+    data = np.array(encoded[0] if scalar else encoded, dtype=f"S{width}")
+    attrs.create(key, data, dtype=h5py.string_dtype("utf-8", width))
 
 
 # --------------------------------------------------------------------------- clouds, volumes
@@ -480,7 +495,7 @@ def write_acquisition(path, acq: Acquisition) -> None:
         for key, value in (acq.attrs or {}).items():
             if key not in _ACQ_RESERVED:
                 _write_attr(f.attrs, key, value)
-        f.attrs["format"] = ACQUISITION_FORMAT
+        _write_attr(f.attrs, "format", ACQUISITION_FORMAT)
         f.attrs["version"] = FORMAT_VERSION
         f.attrs["fs"] = float(acq.fs)
         f.attrs["sound_speed"] = float(acq.sound_speed)
@@ -566,9 +581,10 @@ def write_result(
         for key, value in (attrs or {}).items():
             if key not in _RESULT_RESERVED:
                 _write_attr(f.attrs, key, value)
-        f.attrs["format"] = RESULT_FORMAT
+        _write_attr(f.attrs, "format", RESULT_FORMAT)
         f.attrs["version"] = FORMAT_VERSION
-        f.attrs.setdefault("software_version", __version__)
+        if "software_version" not in f.attrs:
+            _write_attr(f.attrs, "software_version", __version__)
         if volume is not None:
             _write_volume(f, "volume", volume)
         if cloud is not None:

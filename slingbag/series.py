@@ -578,7 +578,6 @@ def reconstruct_series(
     from .config import to_toml
 
     fp_parts = {
-        "frames": [_fingerprint_item(i) for i in items],
         "chunk": chunk,
         "region": [list(map(float, lo)), list(map(float, hi))],
         "spacing": out_spacing,
@@ -588,10 +587,18 @@ def reconstruct_series(
         "warm_iterations": warm_iterations,
         "seed": seed,
     }
-    fingerprint = hashlib.sha1(json.dumps(fp_parts, sort_keys=True).encode()).hexdigest()
+    frame_fps = [_fingerprint_item(i) for i in items]
 
     n = len(items)
     chunks = _chunks(n, chunk)
+
+    def fingerprint(cid):
+        # A chunk depends on the settings, on frame 0 (its start) and on its own frames
+        # only, so fixing one bad input file redoes only the chunk that holds it.
+        used = sorted({0, *chunks[cid]})
+        text = json.dumps([fp_parts, [frame_fps[k] for k in used]], sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()
+
     parts_dir = None
     finished = {}
     if output is not None:
@@ -603,7 +610,7 @@ def reconstruct_series(
             for cid, indices in enumerate(chunks):
                 p = _part_path(parts_dir, cid)
                 if p.exists():
-                    got = _read_part(p, fingerprint, indices)
+                    got = _read_part(p, fingerprint(cid), indices)
                     if got is not None:
                         finished[cid] = got
             if finished:
@@ -681,30 +688,21 @@ def _run_chunks(
         if progress:
             client.subscribe_topic(topic, bar.event)
 
+        # In-memory frames and a reference read back from disk travel inside the tasks
+        # rather than scattered: data scattered to a worker that dies is gone for good and
+        # would cancel the chunks that need it, while a task's arguments stay with the
+        # scheduler and let it rerun the chunk anywhere.
         if 0 in finished:
-            # Frame 0 is on disk already: share its cloud with every worker.
-            reference = client.scatter(finished[0]["frames"][0], broadcast=True, hash=False)
+            reference = finished[0]["frames"][0]
         else:
-            item0 = (
-                client.scatter(items[0], hash=False)
-                if isinstance(items[0], Acquisition)
-                else items[0]
-            )
             reference = _submit(
-                client,
-                _reference_task,
-                item0,
-                cold_cfg,
-                opts,
-                topic,
+                client, _reference_task, items[0], cold_cfg, opts, topic,
                 key=f"series-{token}-reference",
-            )
+            )  # fmt: skip
         futures = {}
         for cid in todo:
             indices = chunks[cid]
             chunk_items = [items[k] for k in indices]
-            if any(isinstance(i, Acquisition) for i in chunk_items):
-                chunk_items = client.scatter(chunk_items, hash=False)
             fut = _submit(
                 client,
                 _chunk_task,
@@ -721,13 +719,13 @@ def _run_chunks(
         for fut in as_completed(list(futures)):
             cid = futures[fut]
             if fut.status != "finished":
-                exc = fut.exception()
-                failures[cid] = f"{type(exc).__name__}: {exc}"
+                exc = fut.exception() if fut.status == "error" else None
+                failures[cid] = f"{type(exc).__name__}: {exc}" if exc else fut.status
                 log.warning("chunk %d failed: %s", cid, failures[cid])
                 continue
             result = fut.result()
             if parts_dir is not None:
-                _write_part(_part_path(parts_dir, cid), result, fingerprint)
+                _write_part(_part_path(parts_dir, cid), result, fingerprint(cid))
             finished[cid] = result
             for index in chunks[cid]:
                 bar.frame(index, result["frames"][index]["seconds"])

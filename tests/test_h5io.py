@@ -69,7 +69,8 @@ def test_acquisition_layout_on_disk(tmp_path, rng):
     path = tmp_path / "a.h5"
     write_acquisition(path, _acquisition(rng))
     with h5py.File(path) as f:
-        assert f.attrs["format"] == "slingbag-acquisition"
+        # Fixed-length UTF-8 text (h5py hands it back as bytes).
+        assert f.attrs["format"] == b"slingbag-acquisition"
         assert f.attrs["version"] == 1
         assert f["signals"].dtype == np.float32
         assert f["sensors/positions"].dtype == np.float64

@@ -33,6 +33,19 @@ def register(sub):
     p.add_argument("--seed", type=int, default=None, help="random seed")
     add_input_options(p)
     p.add_argument(
+        "--calibrate",
+        default=None,
+        metavar="LIST",
+        help="learn acquisition parameters too: comma list of sound_speed, t0, gain, response",
+    )
+    p.add_argument(
+        "--response",
+        default=None,
+        metavar="SPEC",
+        help="sensor response in the model: 'file' (sensors/impulse_response) or "
+        "'CENTRE_HZ,FRACTIONAL_BW' for a band-pass, e.g. 2e6,0.55",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=int,
         default=0,
