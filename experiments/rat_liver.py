@@ -84,7 +84,8 @@ def main(argv=None):
     }
     (out / "results.json").write_text(json.dumps(res, indent=2))
     lines = [
-        "| method | SSIM MAP-z | SSIM MAP-y | SSIM MAP-x | SSIM slice | SNR (dB) | CNR | time (s) |",
+        "| method | SSIM MAP-z | SSIM MAP-y | SSIM MAP-x | SSIM slice | SNR (dB) | CNR "
+        "| time (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("ubp", "slingbag"):
