@@ -138,9 +138,12 @@ def main(argv=None):
     slingbag.init()
     phantom = vessels_phantom(seed=args.seed)
     cfg = load_config(args.config)
-    rows = []
+    # Rows already measured for other arrays are kept (re-run an array to replace its row).
+    old = out / "results.json"
+    done = {r["sensors"]: r for r in json.loads(old.read_text())} if old.exists() else {}
     for side in args.sides:
-        rows.append(run_one(side, phantom, cfg, out, seed=args.seed))
+        done[side * side] = run_one(side, phantom, cfg, out, seed=args.seed)
+        rows = [done[k] for k in sorted(done)]
         (out / "results.json").write_text(json.dumps(rows, indent=2))
     md = table(rows)
     (out / "results.md").write_text(md + "\n")

@@ -220,7 +220,7 @@ def reconstruct(
     cal = Calibration(acq, cfg)
     if cal_state is not None:
         cal.restore(cal_state)
-    batch = int(cfg["loss"]["batch_sensors"])
+    batch = _batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors)
     l1 = float(cfg["loss"]["l1"])
     l1_abs = None
     best = (np.inf, None)
@@ -446,6 +446,17 @@ def _learning_rates(cfg, stage, fine_it, res, p0_unit, lr_scale) -> dict:
         "sigma": f["lr_sigma"] * res * k,
         "xyz": f["lr_xyz"] * res * k,
     }
+
+
+AUTO_BATCH = 256
+
+
+def _batch_size(setting: int, n_sensors: int) -> int:
+    """Sensors per iteration: the setting, or (0) all of them up to AUTO_BATCH and a
+    random AUTO_BATCH beyond, which keeps large arrays' iterations affordable."""
+    if setting > 0:
+        return min(setting, n_sensors)
+    return min(n_sensors, AUTO_BATCH)
 
 
 def _decay(cfg, fine_it) -> float:
