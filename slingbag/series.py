@@ -476,7 +476,7 @@ def _open_client(client, scheduler, workers, arch):
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     c = Client(cluster)
     return c, [c, cluster], max(1, cores // n)
