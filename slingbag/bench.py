@@ -120,3 +120,58 @@ def format_forward(res: dict) -> str:
         f" (max rel. difference {res['small_case_max_rel_diff']:.1e})",
     ]
     return "\n".join(lines)
+
+
+def bench_reconstruct(side: int = 12, pitch: float = 3e-3, preset: str = "default") -> dict:
+    """Time the issue's reconstruction case: the ``vessels`` phantom (20 x 20 x 6 mm, 0.2 mm
+    resolution), ``side`` x ``side`` planar sensors, 2,048 samples, ``shells`` data with
+    1 % noise; reports the time, the ball count and the peak memory."""
+    from .arrays import load_array
+    from .backend import ensure_init
+    from .config import load_config
+    from .forward import simulate
+    from .metrics import metrics
+    from .phantoms import vessels_phantom
+    from .reconstruct import reconstruct
+
+    arch = ensure_init()
+    phantom = vessels_phantom(seed=0)
+    acq = simulate(
+        phantom.cloud,
+        load_array(f"planar:{side}x{side}:{pitch}"),
+        model="shells",
+        n_samples=2048,
+        noise=0.01,
+        band=(0.1e6, 12e6),
+        seed=1,
+    )
+    rss0 = _peak_rss_gb()
+    t = time.perf_counter()
+    rec = reconstruct(acq, load_config(preset), progress=False)
+    seconds = time.perf_counter() - t
+    m = metrics(rec.volume, phantom.volume)
+    return {
+        "arch": arch,
+        "machine": f"{platform.processor() or platform.machine()}, {_cpu_count()} cores",
+        "sensors": side * side,
+        "seconds": seconds,
+        "iterations": int(rec.attrs["iterations"]),
+        "balls_final": int(rec.cloud.n),
+        "balls_max": int(np.max(rec.history["balls"])),
+        "peak_rss_gb": _peak_rss_gb(),
+        "rss_before_gb": rss0,
+        "ssim_map_z": m["ssim_map_z"],
+    }
+
+
+def format_reconstruct(res: dict) -> str:
+    return "\n".join(
+        [
+            f"slingbag bench reconstruct on {res['arch']} ({res['machine']})",
+            f"  {res['sensors']} sensors x 2048 samples, vessels 20 x 20 x 6 mm at 0.2 mm",
+            f"  time               {res['seconds']:8.1f} s  ({res['iterations']} iterations)",
+            f"  balls              {res['balls_max']:,} at most, {res['balls_final']:,} at the end",
+            f"  peak memory (RSS)  {res['peak_rss_gb']:8.2f} GB  (process total, incl. simulation)",
+            f"  SSIM(MAP-z)        {res['ssim_map_z']:8.3f}",
+        ]
+    )

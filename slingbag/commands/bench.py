@@ -7,7 +7,7 @@ import json
 
 def register(sub):
     p = sub.add_parser("bench", help="run a benchmark and print its figures")
-    p.add_argument("what", choices=["forward", "ubp"], help="which benchmark")
+    p.add_argument("what", choices=["forward", "ubp", "reconstruct"], help="which benchmark")
     p.add_argument("--balls", type=int, default=600_000, help="forward: number of balls")
     p.add_argument("--samples", type=int, default=4096, help="forward: samples per sensor")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -20,6 +20,11 @@ def run(args) -> int:
 
         res = bench_forward(n_balls=args.balls, n_samples=args.samples)
         print(json.dumps(res, indent=2) if args.json else format_forward(res))
+    elif args.what == "reconstruct":
+        from ..bench import bench_reconstruct, format_reconstruct
+
+        res = bench_reconstruct()
+        print(json.dumps(res, indent=2) if args.json else format_reconstruct(res))
     elif args.what == "ubp":
         from ..bench_ubp import bench_ubp
 
