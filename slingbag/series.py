@@ -158,7 +158,11 @@ def _load(item) -> Acquisition:
 
 
 def _as_item(frame):
-    if isinstance(frame, (Acquisition, FrameRef)):
+    if isinstance(frame, Acquisition):
+        # The ground truth of simulated frames is not needed on the workers and can be
+        # many times the size of the signals.
+        return frame.replace(truth_volume=None, truth_cloud=None)
+    if isinstance(frame, FrameRef):
         return frame
     if isinstance(frame, (str, os.PathLike)):
         refs = _frames_of_file(Path(frame))
