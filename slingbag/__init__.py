@@ -47,6 +47,10 @@ _EXPORTS = {
     "detect_format": "interop",
     "write_ipasc": "interop",
     "load_phantom": "phantoms",
+    "reconstruct_series": "series",
+    "read_series": "series",
+    "write_series": "series",
+    "dynamic_vessels": "phantoms_dynamic",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

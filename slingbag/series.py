@@ -34,6 +34,7 @@ from .acquisition import Acquisition
 from .atomic import atomic_path
 from .cloud import GaussianCloud
 from .errors import InputError, ReconstructionError
+from .h5io import _plain
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
@@ -800,14 +801,13 @@ def read_series(path) -> SeriesResult:
         raise InputError(source, None, "an existing series HDF5 file")
     try:
         with h5py.File(source, "r") as f:
-            if f.attrs.get("format") != SERIES_FORMAT:
-                raise InputError(
-                    source, "attribute format", repr(SERIES_FORMAT), got=f.attrs.get("format")
-                )
+            fmt = _plain(f.attrs.get("format"))
+            if fmt != SERIES_FORMAT:
+                raise InputError(source, "attribute format", repr(SERIES_FORMAT), got=fmt)
             vols = f["volumes"]
             n = vols.shape[0]
             frames = [_read_frame(f[f"frames/{k}"]) for k in range(n)]
-            attrs = {k: v for k, v in f.attrs.items() if k not in ("format", "version")}
+            attrs = {k: _plain(v) for k, v in f.attrs.items() if k not in ("format", "version")}
             return SeriesResult(
                 volumes=vols[()],
                 origin=np.asarray(vols.attrs["origin"], float),
