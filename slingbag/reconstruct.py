@@ -23,6 +23,7 @@ from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import backward_signals, forward_signals
 from .optim import Adam
+from .response import SensorResponse, apply_response, correlate_response
 from .strategy import CloudState, DensityStrategy
 from .volume import Volume, grid_for_region
 
@@ -217,6 +218,10 @@ def reconstruct(
             p0_unit * scale,
         )
 
+    smooth = _lowpass(cfg, res, acq)
+    if smooth is not None:
+        meas = apply_response(meas, smooth)
+        energy = float(np.mean(meas.astype(np.float64) ** 2))
     cal = Calibration(acq, cfg)
     if cal_state is not None:
         cal.restore(cal_state)
@@ -251,11 +256,12 @@ def reconstruct(
                 cal.time0,
                 model,
             )
-            resid = cal.model(raw, sensors) - meas[sensors]
+            resid = apply_response(cal.model(raw, sensors), smooth) - meas[sensors]
             loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
             grads = None
             if np.isfinite(loss):
-                grad_raw = cal.adjoint(raw, (2.0 / (resid.size * energy)) * resid, sensors)
+                grad_sim = correlate_response((2.0 / (resid.size * energy)) * resid, smooth)
+                grad_raw = cal.adjoint(raw, grad_sim, sensors)
                 grads = backward_signals(
                     state.xyz,
                     state.p0,
@@ -446,6 +452,19 @@ def _learning_rates(cfg, stage, fine_it, res, p0_unit, lr_scale) -> dict:
         "sigma": f["lr_sigma"] * res * k,
         "xyz": f["lr_xyz"] * res * k,
     }
+
+
+def _lowpass(cfg, res, acq):
+    """The zero-phase Gaussian both model and data pass through before they are compared
+    (None when ``loss.lowpass`` is 0)."""
+    width = float(cfg["loss"]["lowpass"])
+    if width <= 0:
+        return None
+    tau = width * float(cfg["density"]["prune_sigma"]) * res / acq.sound_speed  # seconds
+    half = max(int(np.ceil(4 * tau * acq.fs)), 1)
+    t = np.arange(-half, half + 1) / acq.fs
+    taps = np.exp(-0.5 * (t / tau) ** 2)
+    return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
 
 
 AUTO_BATCH = 256

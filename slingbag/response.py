@@ -36,6 +36,7 @@ class SensorResponse:
     kernel: np.ndarray | None = None
     centre: float | None = None
     bandwidth: float | None = None
+    kernel_offset: int = 0  # index of time zero in ``kernel`` (0: causal)
 
     def __post_init__(self):
         if self.kernel is not None:
@@ -108,7 +109,7 @@ class SensorResponse:
     @property
     def offset(self) -> int:
         """Index of time zero within :meth:`taps`."""
-        return (len(self.taps()) - 1) // 2 if self.parametric else 0
+        return (len(self.taps()) - 1) // 2 if self.parametric else self.kernel_offset
 
 
 def _conv(signals, taps, offset):
