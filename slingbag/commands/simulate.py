@@ -12,6 +12,20 @@ from ..errors import InputError
 log = logging.getLogger("slingbag")
 
 
+def _radiator(args):
+    from ..forward import RadiatorModel
+
+    k = args.smoothing
+    if k is not None and k != "paper":
+        try:
+            k = float(k)
+        except ValueError:
+            raise InputError("--smoothing", None, "a number (1/m) or 'paper'", k) from None
+        if not k > 0:
+            raise InputError("--smoothing", None, "a positive constant in 1/m", k)
+    return RadiatorModel(args.model, smoothing=k)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -37,6 +51,13 @@ def register(subparsers) -> None:
         choices=("gaussian", "shells"),
         default="gaussian",
         help="radiator model (default gaussian)",
+    )
+    parser.add_argument(
+        "--smoothing",
+        default=None,
+        metavar="K",
+        help="shells: erf smoothing constant in 1/m (default fs/c, one sample's travel); "
+        "'paper' for the paper's 1e6",
     )
     parser.add_argument("--fs", type=float, default=40e6, help="sampling rate, Hz (40e6)")
     parser.add_argument("--samples", type=int, default=4096, help="samples per sensor (4096)")
@@ -171,7 +192,7 @@ def run(args) -> int:
     acq = simulate(
         phantom.cloud,
         array,
-        model=args.model,
+        model=_radiator(args),
         fs=args.fs,
         n_samples=args.samples,
         sound_speed=args.sound_speed,
