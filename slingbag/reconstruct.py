@@ -213,7 +213,7 @@ def reconstruct(
         log.info(
             "initial cloud: %d balls (%s), res %.3g mm, amplitude unit %.3g",
             state.n,
-            cfg["init"]["method"],
+            "warm start" if init_cloud is not None else cfg["init"]["method"],
             res * 1e3,
             p0_unit * scale,
         )
