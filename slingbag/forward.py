@@ -76,25 +76,38 @@ def forward_signals(
     m = as_model(model)
     ensure_init()
     sensors = _f32(sensors).reshape(-1, 3)
-    out = np.zeros((len(sensors), int(n_samples)), dtype=np.float32)
-    if len(p0) == 0 or len(sensors) == 0:
-        return out
-    radiator.forward(
+    n_s, n_t = len(sensors), int(n_samples)
+    if len(p0) == 0 or n_s == 0:
+        return np.zeros((n_s, n_t), dtype=np.float32)
+    args = (
         _f32(xyz).reshape(-1, 3),
         _f32(p0),
         _f32(sigma),
         sensors,
-        out.reshape(-1),
-        int(n_samples),
+    )
+    consts = (
         float(fs),
         float(sound_speed),
         float(t0),
         float(m.cut),
         float(m.k(fs, sound_speed)),
         MODELS[m.name],
-        _per_row(),
     )
+    if _per_row():
+        chunks = _row_chunks(n_s, len(p0))
+        out = np.zeros((chunks, n_s, n_t), dtype=np.float32)
+        radiator.forward_rows(*args, out.reshape(-1), n_t, chunks, *consts)
+        return out[0] if chunks == 1 else out.sum(axis=0)
+    out = np.zeros((n_s, n_t), dtype=np.float32)
+    radiator.forward_pairs(*args, out.reshape(-1), n_t, *consts)
     return out
+
+
+def _row_chunks(n_sensors: int, n_balls: int) -> int:
+    """Chunks of balls per sensor row so the CPU loop has enough tasks to share
+    (>= 2,048), but no chunk is tiny and the copies of the signals stay few (<= 16)."""
+    want = -(-2048 // max(n_sensors, 1))
+    return int(max(1, min(want, 16, n_balls // 64 or 1)))
 
 
 def backward_signals(

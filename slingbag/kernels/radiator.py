@@ -132,7 +132,58 @@ def _gauss_seed(D, step, inv2a2):
 
 
 @ti.kernel
-def forward(
+def forward_rows(
+    xyz: nd(dtype=ti.f32, ndim=2),
+    p0: nd(dtype=ti.f32, ndim=1),
+    sigma: nd(dtype=ti.f32, ndim=1),
+    sensors: nd(dtype=ti.f32, ndim=2),
+    out: nd(dtype=ti.f32, ndim=1),
+    n_samples: ti.i32,
+    n_chunks: ti.i32,
+    fs: ti.f32,
+    c: ti.f32,
+    t0: ti.f32,
+    cut: ti.f32,
+    k: ti.f32,
+    model: ti.template(),
+):
+    """The CPU layout: one thread per (sensor, chunk of balls), each adding its balls'
+    waves to its own copy of the sensor's row, so no atomics are needed and the row stays
+    in cache.  ``out`` is the flattened ``(n_chunks, n_sensors, n_samples)`` array (zeroed
+    by the caller, summed over chunks after).
+
+    Chunks exist because Taichi's CPU range-for does not split a short loop (a few hundred
+    sensor rows ran on one thread); ``n_chunks`` makes the loop long enough to share.
+    """
+    n_sensors = sensors.shape[0]
+    n_balls = p0.shape[0]
+    for task in range(n_sensors * n_chunks):
+        s = task // n_chunks
+        chunk = task % n_chunks
+        row = (chunk * n_sensors + s) * n_samples
+        for i in range(chunk * n_balls // n_chunks, (chunk + 1) * n_balls // n_chunks):
+            _pair_forward(
+                xyz,
+                p0,
+                sigma,
+                sensors,
+                out,
+                s,
+                i,
+                row,
+                n_samples,
+                fs,
+                c,
+                t0,
+                cut,
+                k,
+                model,
+                False,
+            )
+
+
+@ti.kernel
+def forward_pairs(
     xyz: nd(dtype=ti.f32, ndim=2),
     p0: nd(dtype=ti.f32, ndim=1),
     sigma: nd(dtype=ti.f32, ndim=1),
@@ -145,26 +196,28 @@ def forward(
     cut: ti.f32,
     k: ti.f32,
     model: ti.template(),
-    per_row: ti.template(),
 ):
-    """Add every ball's wave to ``out[s * n_samples + n]`` (the caller zeroes ``out``).
-
-    ``out`` is the flattened ``(n_sensors, n_samples)`` array: a flat index keeps the
-    innermost loop to one load and one store.
-    """
-    n_sensors = sensors.shape[0]
-    n_balls = p0.shape[0]
-    if ti.static(per_row):
-        for s in range(n_sensors):
-            for i in range(n_balls):
-                _pair_forward(
-                    xyz, p0, sigma, sensors, out, s, i, n_samples, fs, c, t0, cut, k, model, False
-                )
-    else:
-        for s, i in ti.ndrange(n_sensors, n_balls):
-            _pair_forward(
-                xyz, p0, sigma, sensors, out, s, i, n_samples, fs, c, t0, cut, k, model, True
-            )
+    """As :func:`forward_rows` with one thread per (sensor, ball) pair and atomic adds:
+    the GPU layout, where a few hundred sensor rows would leave most of the device idle."""
+    for s, i in ti.ndrange(sensors.shape[0], p0.shape[0]):
+        _pair_forward(
+            xyz,
+            p0,
+            sigma,
+            sensors,
+            out,
+            s,
+            i,
+            s * n_samples,
+            n_samples,
+            fs,
+            c,
+            t0,
+            cut,
+            k,
+            model,
+            True,
+        )
 
 
 @ti.func
@@ -185,6 +238,7 @@ def _pair_forward(
     out: ti.template(),
     s,
     i,
+    row,
     n_samples,
     fs,
     c,
@@ -195,7 +249,6 @@ def _pair_forward(
     atomic: ti.template(),
 ):
     step = c / fs  # distance the wave travels in one sample
-    row = s * n_samples
     dx = sensors[s, 0] - xyz[i, 0]
     dy = sensors[s, 1] - xyz[i, 1]
     dz = sensors[s, 2] - xyz[i, 2]
