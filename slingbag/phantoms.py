@@ -118,13 +118,16 @@ def vessels_phantom(
             hint="use a larger spacing or a smaller region",
         )
     origin, spacing3, shape = grid_for_region(lo, hi, spacing)
-    rng = np.random.default_rng(seed)
-    grower = _TreeGrower(lo, hi, rng, min_radius, max_depth, branch_every)
-    branches = []
-    for _ in range(n_trunks):
-        start, direction = _entry_point(lo, hi, rng)
-        radius = rng.uniform(*trunk_radius)
-        branches.extend(grower.grow(start, direction, radius, depth=0))
+    branches = grow_tree(
+        lo,
+        hi,
+        seed,
+        n_trunks=n_trunks,
+        trunk_radius=trunk_radius,
+        min_radius=min_radius,
+        max_depth=max_depth,
+        branch_every=branch_every,
+    )
     data = np.zeros(shape, dtype=np.float32)
     for branch in branches:
         _draw_tube(data, origin, spacing3, branch)
@@ -135,6 +138,29 @@ def vessels_phantom(
     from .voxelize import voxelize
 
     return Phantom(voxelize(cloud, origin, spacing3, shape), cloud)
+
+
+def grow_tree(
+    lo,
+    hi,
+    seed,
+    *,
+    n_trunks: int = 3,
+    trunk_radius=(0.4e-3, 0.5e-3),
+    min_radius: float = 0.15e-3,
+    max_depth: int = 4,
+    branch_every=(2.5e-3, 5e-3),
+) -> list:
+    """The branches of the seeded random vessel tree in the box ``[lo, hi]`` (used by
+    :func:`vessels_phantom` and the dynamic phantom)."""
+    rng = np.random.default_rng(seed)
+    grower = _TreeGrower(lo, hi, rng, min_radius, max_depth, branch_every)
+    branches = []
+    for _ in range(n_trunks):
+        start, direction = _entry_point(lo, hi, rng)
+        radius = rng.uniform(*trunk_radius)
+        branches.extend(grower.grow(start, direction, radius, depth=0))
+    return branches
 
 
 def _region_bounds(region):

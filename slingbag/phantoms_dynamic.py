@@ -18,9 +18,8 @@ from .phantoms import (
     Phantom,
     _Branch,
     _draw_tube,
-    _entry_point,
     _region_bounds,
-    _TreeGrower,
+    grow_tree,
     volume_to_cloud,
 )
 from .volume import Volume, grid_for_region
@@ -113,7 +112,7 @@ def dynamic_vessels(
     n_frames = int(n_frames)
     lo, hi = _region_bounds(region)
     origin, spacing3, shape = grid_for_region(lo, hi, spacing)
-    branches = _grow_tree(lo, hi, seed, **tree)
+    branches = grow_tree(lo, hi, seed, **tree)
     # A separate stream for the dynamics, so the tree itself matches vessels_phantom's.
     rng = np.random.default_rng([seed, 1])
     n_b = len(branches)
@@ -145,25 +144,3 @@ def dynamic_vessels(
         # As in vessels_phantom: the truth is what the cloud really holds.
         frames.append(Phantom(voxelize(cloud, origin, spacing3, shape), cloud))
     return DynamicPhantom(frames, radius_scale, contrast)
-
-
-def _grow_tree(
-    lo,
-    hi,
-    seed,
-    *,
-    n_trunks: int = 3,
-    trunk_radius=(0.4e-3, 0.5e-3),
-    min_radius: float = 0.15e-3,
-    max_depth: int = 4,
-    branch_every=(2.5e-3, 5e-3),
-) -> list:
-    """The branches of the tree :func:`vessels_phantom` draws for ``seed``."""
-    rng = np.random.default_rng(seed)
-    grower = _TreeGrower(lo, hi, rng, min_radius, max_depth, branch_every)
-    branches = []
-    for _ in range(n_trunks):
-        start, direction = _entry_point(lo, hi, rng)
-        radius = rng.uniform(*trunk_radius)
-        branches.extend(grower.grow(start, direction, radius, depth=0))
-    return branches
