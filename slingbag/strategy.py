@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cloud import profile_integral_factor as field_integral_factor  # noqa: F401
-
 
 @dataclass
 class CloudState:
