@@ -426,7 +426,31 @@ def _resolve_region(region, cfg, acq, res):
         raise InputError("--region", None, "x0<x1, y0<y1, z0<z1", region)
     if np.abs(r).max() > 10:
         raise InputError("--region", None, "metres", region, hint="values look like mm")
+    _check_region_in_window(acq, lo, hi)
     return lo, hi
+
+
+def _check_region_in_window(acq, lo, hi) -> None:
+    """Refuse a region no recorded sample can see: for most sensors, the box's distance
+    range must overlap the distances the time window covers, ``c * [t0, t_end]``."""
+    pos = acq.positions
+    near = np.linalg.norm(pos - np.clip(pos, lo, hi), axis=1)
+    corners = np.array(
+        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
+    far = np.linalg.norm(pos[:, None, :] - corners[None], axis=2).max(axis=1)
+    c = acq.sound_speed
+    t_end = acq.t0 + (acq.n_samples - 1) / acq.fs
+    seen = (far >= c * acq.t0) & (near <= c * t_end)
+    if seen.mean() < 0.5:
+        raise InputError(
+            "--region",
+            None,
+            f"a box within the distances the time window covers ({c * acq.t0 * 1e3:.1f} to "
+            f"{c * t_end * 1e3:.1f} mm from the sensors)",
+            f"{seen.sum()} of {len(seen)} sensors can see it",
+            hint="check the region's units and position, t0 and the sound speed",
+        )
 
 
 def _initial_count(cfg, lo, hi, res) -> int:

@@ -239,3 +239,10 @@ def test_memory_estimate_refuses_runs_that_cannot_fit(rng, monkeypatch):
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny)
     with pytest.raises(ReconstructionError, match="GiB"):
         reconstruct(acq, cfg, region=REGION, progress=False)
+
+
+def test_region_outside_the_time_window_is_refused(rng):
+    truth, acq = _small_case(rng)
+    far = [-3e-3, 3e-3, -3e-3, 3e-3, 0.5, 0.6]  # 0.5 m away: no sample reaches it
+    with pytest.raises(InputError, match="time window"):
+        reconstruct(acq, _fast_cfg(4), region=far, progress=False)
