@@ -483,6 +483,22 @@ def _ipasc_area(element):
     return None
 
 
+def _selected_frame(source, choice, **fields) -> Acquisition:
+    """One frame and wavelength of a multi-frame file as an Acquisition, saying which was
+    taken when there was a choice (``choice`` = frame, n_frames, wavelength, n_wavelengths)."""
+    fr, n_frames, wl, n_wl = choice
+    if n_frames > 1 or n_wl > 1:
+        log.info(
+            "%s: using frame %d of %d and wavelength %d of %d (--frame, --wavelength)",
+            source,
+            fr,
+            n_frames,
+            wl,
+            n_wl,
+        )
+    return Acquisition(source=source, **fields)
+
+
 def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acquisition:
     """Read one frame at one wavelength of an IPASC HDF5 file.
 
@@ -582,16 +598,9 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
             attrs["wavelength_nm"] = value * 1e9 if value < 1e-3 else value
         if "uuid" in meta and isinstance(meta["uuid"], h5py.Dataset):
             attrs["ipasc_uuid"] = str(_plain(meta["uuid"][()]))
-    if n_frames > 1 or n_wl > 1:
-        log.info(
-            "%s: using frame %d of %d and wavelength %d of %d (--frame, --wavelength)",
-            source,
-            fr,
-            n_frames,
-            wl,
-            n_wl,
-        )
-    return Acquisition(
+    return _selected_frame(
+        source,
+        (fr, n_frames, wl, n_wl),
         signals=signals,
         positions=positions,
         fs=fs,
@@ -599,7 +608,6 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
         t0=t0,
         normals=normals,
         areas=areas,
-        source=source,
         attrs=attrs,
     )
 
@@ -809,16 +817,9 @@ def read_patato(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Ac
             attrs["wavelength_nm"] = float(values[wl])
         if "name" in f.attrs:
             attrs["scan_name"] = str(_plain(f.attrs["name"]))
-    if n_frames > 1 or n_wl > 1:
-        log.info(
-            "%s: using frame %d of %d and wavelength %d of %d (--frame, --wavelength)",
-            source,
-            fr,
-            n_frames,
-            wl,
-            n_wl,
-        )
-    return Acquisition(
+    return _selected_frame(
+        source,
+        (fr, n_frames, wl, n_wl),
         signals=signals,
         positions=positions,
         fs=fs,
@@ -826,7 +827,6 @@ def read_patato(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Ac
         t0=t0,
         normals=normals,
         areas=areas,
-        source=source,
         attrs=attrs,
     )
 
