@@ -107,7 +107,3 @@ def ensure_init() -> str:
 
 def current_arch() -> str | None:
     return _state["arch"]
-
-
-def is_gpu() -> bool:
-    return ensure_init() not in ("cpu",)

@@ -168,7 +168,6 @@ def reconstruct(
     scale = _signal_scale(acq.signals, acq.source)
     meas = (acq.signals / scale).astype(np.float32)
     acq_scaled = acq.replace(signals=meas)
-    energy = float(np.mean(meas.astype(np.float64) ** 2))
 
     lo, hi = _resolve_region(region, cfg, acq, res)
     out_spacing = float(spacing or cfg["output"]["spacing"] or res)
@@ -219,9 +218,8 @@ def reconstruct(
         )
 
     smooth = _lowpass(cfg, res, acq)
-    if smooth is not None:
-        meas = apply_response(meas, smooth)
-        energy = float(np.mean(meas.astype(np.float64) ** 2))
+    meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
+    energy = float(np.mean(meas.astype(np.float64) ** 2))
     cal = Calibration(acq, cfg)
     if cal_state is not None:
         cal.restore(cal_state)

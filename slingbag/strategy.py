@@ -31,9 +31,6 @@ class CloudState:
     def n(self) -> int:
         return len(self.p0)
 
-    def params(self) -> dict:
-        return {"xyz": self.xyz, "p0": self.p0, "sigma": self.sigma}
-
     def take(self, index: np.ndarray, new: dict | None = None) -> None:
         """Keep the balls at ``index`` (in that order) and append ``new`` balls (dict of
         arrays), carrying moments over for kept balls and zeroing them for new ones."""
