@@ -39,8 +39,42 @@ def build_response(cfg: dict, acq) -> SensorResponse | None:
     return None
 
 
+TIMING = ("sound_speed", "t0")
+
+
+def _carry_jacobians(points, sens, c):
+    """Displacement of each point per unit sound speed and per unit t0 that keeps its
+    arrival times at the sensors ``sens`` (least squares): ``(N, 2, 3)``.
+
+    A wave arrives at sample ``(R/c - t0) fs`` (t0 is the time of the first sample), so it
+    stays put when ``R`` changes by ``R dc/c + c dt0``; the displacement is the fit of
+    those range changes over the sensors.
+    """
+    n = len(points)
+    jac = np.zeros((n, 2, 3))
+    for lo in range(0, n, 4096):
+        hi = min(lo + 4096, n)
+        d = np.asarray(points[lo:hi], np.float64)[:, None, :] - sens[None]
+        r = np.maximum(np.linalg.norm(d, axis=2), 1e-9)
+        u = d / r[..., None]  # dR/dxyz
+        a = np.einsum("nsi,nsj->nij", u, u)
+        # A small ridge keeps the motion minimal along directions the array cannot see.
+        a += 1e-3 * np.trace(a, axis1=1, axis2=2)[:, None, None] * np.eye(3)
+        want = np.stack([r / c, np.full_like(r, c)], axis=2)  # dR per unit dc, dt0
+        jac[lo:hi] = np.swapaxes(np.linalg.solve(a, np.einsum("nsi,nsk->nik", u, want)), 1, 2)
+    return jac
+
+
 class Calibration:
-    """The learnable acquisition parameters and their Adam state."""
+    """The learnable acquisition parameters and their optimiser state.
+
+    When the sound speed or t0 steps, the cloud is carried along: every ball moves so its
+    arrival times stay (see :meth:`carry`).  Why: a wrong sound speed or t0 is mostly
+    absorbed by moving the cloud (with a planar array, depth trades against both almost
+    exactly), so without the carry the cloud must chase every step and the timing
+    gradients stay small and noisy; with it the cloud stays consistent with the current
+    values, so their gradients measure the profile of the misfit.
+    """
 
     def __init__(self, acq, cfg: dict):
         self.learn = set(cfg["calibrate"]["params"])
@@ -55,11 +89,14 @@ class Calibration:
         self.bandwidth = np.array([self.response.bandwidth if p else 0.0])
         self.moments = {}
         self.adam = Adam()
+        self.timing = [k for k in TIMING if k in self.learn]
         self._grads = {}
+        # The reconstruction region (lo, hi), set by the caller when the cloud is carried.
+        self.region = None
 
     @property
     def needs_scalars(self) -> bool:
-        return bool(self.learn & {"sound_speed", "t0"})
+        return bool(self.timing)
 
     @property
     def c(self) -> float:
@@ -91,8 +128,27 @@ class Calibration:
             self._grads["bandwidth"] = np.array([rg["bandwidth"]])
         return correlate_response(grad, self.response)
 
-    def step(self, radiator_grads: dict, factor: float) -> None:
-        """One Adam step on the learned parameters (``factor``: decay x divergence scale)."""
+    def carry(self, state, sensors: np.ndarray) -> dict:
+        """How each ball moves per unit sound speed and t0 so that its arrival times stay
+        (:func:`_carry_jacobians`), for :meth:`step` to move the cloud with them.
+
+        The step itself follows the plain gradients: with the cloud kept consistent with
+        the current values, they measure what no motion of the balls explains (the
+        wavefront curvature across the aperture).  Adding the balls' own position
+        gradients along the carry (the gradient of the carried step) was tried: while the
+        cloud is still converging its position gradients leak into the timing gradients
+        and bias them, drifting the sound speed and t0 along the valley in which they
+        trade off, even from the true values.
+        """
+        # Sensors spread over the array give the same fit for a fraction of the cost.
+        pick = np.linspace(0, len(sensors) - 1, min(len(sensors), 128)).round().astype(int)
+        sens = np.asarray(sensors, np.float64)[pick]
+        return {"jac": _carry_jacobians(state.xyz, sens, self.c), "sensors": sens}
+
+    def step(self, radiator_grads: dict, factor: float, state=None, carry=None) -> None:
+        """One Adam step on the learned parameters (``factor``: decay x divergence scale).
+        With ``carry`` (from :meth:`carry`) the cloud in ``state`` and the region move with
+        the sound speed and t0."""
         grads = dict(self._grads)
         lrs = {}
         if "sound_speed" in self.learn:
@@ -109,17 +165,35 @@ class Calibration:
             lrs["bandwidth"] = r * float(self.bandwidth[0])
         if not lrs:
             return
+        c_old, t_old = self.c, self.time0
         self.adam.step(self, grads, lrs)
-        if "gain" in self.learn:
+        if carry is not None and state is not None:
+            self._carry_cloud(state, carry, self.c - c_old, self.time0 - t_old, c_old)
+        if "gain" in lrs:
             # Gains are relative: the cloud's amplitude carries the overall scale.
             np.clip(self.gain, 0.05, None, out=self.gain)
             self.gain /= self.gain.mean()
-        if "response" in self.learn:
+        if "centre" in lrs:
             self.centre[0] = np.clip(self.centre[0], 0.01 * self.fs, 0.45 * self.fs)
             self.bandwidth[0] = np.clip(self.bandwidth[0], 0.05, 2.0)
             self.response = SensorResponse(
                 self.fs, centre=float(self.centre[0]), bandwidth=float(self.bandwidth[0])
             )
+
+    def _carry_cloud(self, state, carry: dict, dc: float, dt0: float, c_old: float) -> None:
+        if not (dc or dt0):
+            return
+        jac = carry["jac"]
+        state.xyz += (jac[:, 0] * dc + jac[:, 1] * dt0).astype(np.float32)
+        if self.region is not None:
+            # The region box moves with the cloud (its corners carried likewise), or balls
+            # carried past its faces would be pruned as strays.
+            lo, hi = self.region
+            axes = zip(lo, hi, strict=True)
+            corners = np.array(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).T
+            cj = _carry_jacobians(corners, carry["sensors"], c_old)
+            moved = corners + cj[:, 0] * dc + cj[:, 1] * dt0
+            self.region = (moved.min(axis=0), moved.max(axis=0))
 
     def snapshot(self):
         return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "rates"})

@@ -105,12 +105,67 @@ def _calibrated(which):
 
 def test_sound_speed_is_learned_from_a_wrong_start():
     rec = _calibrated("sound_speed")
-    assert abs(rec.attrs["calibrated_sound_speed"] - 1540.0) < 5.0
+    assert abs(rec.attrs["calibrated_sound_speed"] - 1540.0) < 2.0
     assert len(rec.history["sound_speed"]) == len(rec.history["loss"])
+    # Two passes by default, the second from a fresh cloud at the first's value.
+    assert set(rec.history["pass"]) == {0, 1}
 
 
-def test_t0_moves_towards_the_truth():
-    # t0 and the depth of a thin target in front of a small planar array nearly trade off,
-    # so t0 converges slowly; it must still move a good way from 0 towards 0.3 us.
+def test_t0_is_learned_from_a_wrong_start():
+    # t0 and the depth of a thin target in front of a planar array nearly trade off; the
+    # cloud carried with each step leaves the curvature that tells them apart.
     rec = _calibrated("t0")
-    assert 0.1e-6 < rec.attrs["calibrated_t0"] < 0.45e-6
+    assert abs(rec.attrs["calibrated_t0"] - 0.3e-6) < 10e-9
+
+
+def _carry_setup():
+    from slingbag.calibration import Calibration
+    from slingbag.strategy import CloudState
+
+    cloud, sensors = _scene()
+    acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6)
+    # A cloud a little off the truth, so the misfit and its gradients are not zero.
+    rng = np.random.default_rng(3)
+    moved = GaussianCloud(
+        cloud.xyz + rng.normal(0, 0.05e-3, cloud.xyz.shape),
+        cloud.p0 * rng.uniform(0.8, 1.2, cloud.n),
+        cloud.sigma * rng.uniform(0.9, 1.1, cloud.n),
+    )
+    start = acq.replace(sound_speed=1530.0, t0=0.25e-6)
+    cfg = load_config("default", overrides={"calibrate": {"params": ["sound_speed", "t0"]}})
+    cal = Calibration(start, cfg)
+    state = CloudState(
+        moved.xyz.astype(np.float32), moved.p0.astype(np.float32), moved.sigma.astype(np.float32)
+    )
+    return start, moved, cal, state
+
+
+def test_carried_cloud_keeps_its_arrival_times():
+    start, moved, cal, state = _carry_setup()
+    carry = cal.carry(state, start.positions)
+    jac = carry["jac"]
+    d = moved.xyz[:, None, :] - start.positions[None]
+    r0 = np.linalg.norm(d, axis=2)
+    for dc, dt0 in [(5.0, 0.0), (0.0, 40e-9), (-4.0, 25e-9)]:
+        r1 = np.linalg.norm(d + (jac[:, 0] * dc + jac[:, 1] * dt0)[:, None, :], axis=2)
+        before = r0 / start.sound_speed - start.t0
+        carried = r1 / (start.sound_speed + dc) - (start.t0 + dt0)
+        plain = r0 / (start.sound_speed + dc) - (start.t0 + dt0)
+        # Most of the plain shift of the arrivals is taken up by the carried positions.
+        assert np.sqrt(np.mean((carried - before) ** 2)) < 0.35 * np.sqrt(
+            np.mean((plain - before) ** 2)
+        )
+
+
+def test_region_moves_with_the_carried_cloud():
+    start, moved, cal, state = _carry_setup()
+    lo, hi = np.array([-3e-3, -3e-3, 6e-3]), np.array([3e-3, 3e-3, 9e-3])
+    cal.region = (lo, hi)
+    carry = cal.carry(state, start.positions)
+    before = state.xyz.copy()
+    cal._carry_cloud(state, carry, 0.0, 100e-9, start.sound_speed)
+    shift = (state.xyz - before)[:, 2].mean()
+    # t0 later -> waves arrive at earlier samples -> the cloud recedes from the array.
+    assert shift > 0.05e-3
+    assert cal.region[0][2] - lo[2] == pytest.approx(shift, rel=0.3)
+    assert cal.region[1][2] - hi[2] == pytest.approx(shift, rel=0.3)
