@@ -153,6 +153,9 @@ def validate(cfg: dict, source: str = "config") -> None:
         raise InputError(source, "fine.decay", "a factor in (0, 1]", cfg["fine"]["decay"])
     if cfg["density"]["every"] < 1:
         raise InputError(source, "density.every", "an integer >= 1", cfg["density"]["every"])
+    passes = cfg["calibrate"]["passes"]
+    if not isinstance(passes, int) or passes < 1:
+        raise InputError(source, "calibrate.passes", "an integer >= 1", passes)
 
 
 def to_toml(cfg: dict) -> str:

@@ -169,3 +169,39 @@ def test_region_moves_with_the_carried_cloud():
     assert shift > 0.05e-3
     assert cal.region[0][2] - lo[2] == pytest.approx(shift, rel=0.3)
     assert cal.region[1][2] - hi[2] == pytest.approx(shift, rel=0.3)
+
+
+def test_calibration_passes_resume_in_the_second_pass(tmp_path):
+    """A run stopped in its second pass resumes there (not from pass one) and ends as an
+    uninterrupted run does."""
+    cloud, sensors = _scene()
+    acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6, seed=2)
+    start = acq.replace(t0=0.0)
+    cfg = load_config("fast")
+    cfg["init"]["balls"] = 300
+    cfg["coarse"]["iterations"] = 6
+    cfg["fine"]["iterations"] = 14
+    cfg["calibrate"]["params"] = ["t0"]
+    region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
+    kw = dict(region=region, progress=False, seed=0)
+    ref = reconstruct(start, cfg, **kw)
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def stop_in_pass_two(it, loss, state):
+        calls.append(it)
+        if len(calls) == 20 + 12:
+            raise Stop
+
+    ckpt = tmp_path / "run.ckpt.npz"
+    with pytest.raises(Stop):
+        reconstruct(
+            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=stop_in_pass_two, **kw
+        )
+    resumed = reconstruct(start, cfg, checkpoint=ckpt, checkpoint_every=5, resume=True, **kw)
+    assert resumed.attrs["calibrated_t0"] == ref.attrs["calibrated_t0"]
+    assert np.array_equal(resumed.cloud.xyz, ref.cloud.xyz)
+    assert set(resumed.history["pass"]) == {1}

@@ -124,3 +124,14 @@ def test_resume_without_checkpoint_is_one_line(small_run, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "checkpoint" in err[0]
     assert not (tmp / "x.h5").exists()
+
+
+def test_bad_calibration_passes_is_one_line(small_run, capsys):
+    from slingbag.cli import main
+
+    tmp, data, cfg = small_run
+    argv = ["reconstruct", str(data), "-o", str(tmp / "x.h5"), "--calibrate", "t0"]
+    code = main([*argv, "--calibration-passes", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "calibrate.passes" in err[0]
+    assert not (tmp / "x.h5").exists()

@@ -39,6 +39,14 @@ def register(sub):
         help="learn acquisition parameters too: comma list of sound_speed, t0, gain, response",
     )
     p.add_argument(
+        "--calibration-passes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with sound_speed or t0: reconstructions in turn, each from a fresh cloud at "
+        "the values the last learned (preset default 2)",
+    )
+    p.add_argument(
         "--response",
         default=None,
         metavar="SPEC",
@@ -94,6 +102,8 @@ def _overrides(args) -> dict:
     over = {}
     if args.calibrate:
         over["calibrate"] = {"params": [p.strip() for p in args.calibrate.split(",") if p]}
+    if args.calibration_passes is not None:
+        over.setdefault("calibrate", {})["passes"] = args.calibration_passes
     if args.response:
         if args.response == "file":
             over["response"] = {"kind": "file"}
