@@ -10,7 +10,11 @@ A. Data at 1,540 m/s and t0 = 0.3 us.  slingbag given the true values; started f
 B. Data convolved with a 2 MHz, 55 % band-pass response.  slingbag without a response in
    its model, and with the (known) response in the forward model.
 
-    python experiments/calibration.py [--part A|B|both]
+A3. As A's t0 and joint runs with three passes (``--calibration-passes 3``).
+
+Acal. A's calibrated runs only, then A3.
+
+    python experiments/calibration.py [--part A|A3|Acal|B|all]
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def run(acq, truth, cfg_over, label, rows):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=["A", "B", "both"], default="both")
+    p.add_argument("--part", choices=["A", "A3", "Acal", "B", "all"], default="all")
     p.add_argument("--out", default="experiments/out/calibration")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -68,7 +72,7 @@ def main(argv=None):
     truth = phantom.volume
     array = load_array("planar:12x12:3e-3")
     rows = []
-    if args.part in ("A", "both"):
+    if args.part in ("A", "A3", "Acal", "all"):
         acq = simulate(
             phantom.cloud,
             array,
@@ -80,8 +84,10 @@ def main(argv=None):
             seed=1,
         )
         wrong = acq.replace(sound_speed=1500.0, t0=0.0)
+    if args.part in ("A", "all"):
         run(acq, truth, {}, "A: true c and t0", rows)
         run(wrong, truth, {}, "A: 1500 m/s, t0 = 0, no calibration", rows)
+    if args.part in ("A", "Acal", "all"):
         run(
             wrong.replace(t0=0.3e-6),
             truth,
@@ -89,21 +95,39 @@ def main(argv=None):
             "A: calibrate sound speed (t0 known)",
             rows,
         )
+    if args.part in ("A", "A3", "Acal", "all"):
+        passes = 3 if args.part == "A3" else 2
+        tag = "" if passes == 2 else f", {passes} passes"
         run(
             wrong.replace(sound_speed=1540.0),
             truth,
-            {"calibrate": {"params": ["t0"]}},
-            "A: calibrate t0 (c known)",
+            {"calibrate": {"params": ["t0"], "passes": passes}},
+            f"A: calibrate t0 (c known){tag}",
             rows,
         )
         run(
             wrong,
             truth,
-            {"calibrate": {"params": ["sound_speed", "t0"]}},
-            "A: calibrate both",
+            {"calibrate": {"params": ["sound_speed", "t0"], "passes": passes}},
+            f"A: calibrate both{tag}",
             rows,
         )
-    if args.part in ("B", "both"):
+        if args.part in ("Acal", "all"):
+            run(
+                wrong.replace(sound_speed=1540.0),
+                truth,
+                {"calibrate": {"params": ["t0"], "passes": 3}},
+                "A: calibrate t0 (c known), 3 passes",
+                rows,
+            )
+            run(
+                wrong,
+                truth,
+                {"calibrate": {"params": ["sound_speed", "t0"], "passes": 3}},
+                "A: calibrate both, 3 passes",
+                rows,
+            )
+    if args.part in ("B", "all"):
         acq = simulate(
             phantom.cloud,
             array,
@@ -121,7 +145,7 @@ def main(argv=None):
             "B: 2 MHz / 55 % response in the model",
             rows,
         )
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    (out / f"results_{args.part}.json").write_text(json.dumps(rows, indent=2))
     lines = [
         "| run | SSIM MAP-z | CNR | sound speed (m/s) | t0 (ns) | after pass 1 | time (s) |",
         "|---|---|---|---|---|---|---|",
@@ -140,7 +164,7 @@ def main(argv=None):
             f"| {r['run']} | {r['ssim_map_z']:.3f} | {r['cnr']:.1f} | "
             f"{r['sound_speed']:.1f} | {r['t0_ns']:.1f} | {first} | {r['seconds']:.0f} |"
         )
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / f"results_{args.part}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -174,7 +174,8 @@ def reconstruct(
     ckpt = Path(checkpoint) if checkpoint else None
     first = 0
     if resume and ckpt is not None and ckpt.exists():
-        first = _checkpoint_pass(ckpt)
+        # A checkpoint from a run with more passes ends in this run's last one.
+        first = min(_checkpoint_pass(ckpt), passes - 1)
     acq, histories, rec = acquisition, [], None
     for k in range(first, passes):
         last = k == passes - 1
@@ -215,12 +216,12 @@ def reconstruct(
 
 
 def _joined_histories(histories: list, first: int) -> dict:
-    keys = set().union(*histories)
     out = {}
-    for key in keys:
-        out[key] = np.concatenate(
-            [np.asarray(h.get(key, np.full(len(h["loss"]), np.nan)), float) for h in histories]
-        )
+    for key in set().union(*histories):
+        parts = [
+            np.asarray(h[key]) if key in h else np.full(len(h["loss"]), np.nan) for h in histories
+        ]
+        out[key] = np.concatenate(parts)  # NumPy keeps ints unless a pass lacks the key
     out["pass"] = np.concatenate(
         [np.full(len(h["loss"]), first + i) for i, h in enumerate(histories)]
     )
@@ -317,7 +318,7 @@ def _one_pass(
     energy = float(np.mean(meas.astype(np.float64) ** 2))
     cal = Calibration(acq, cfg)
     if cal.needs_scalars:
-        cal.region = (np.asarray(lo, np.float64), np.asarray(hi, np.float64))
+        cal.set_region(lo, hi)
     if cal_state is not None:
         cal.restore(cal_state)
         _follow_region(strategy, cal)

@@ -561,6 +561,18 @@ def reconstruct_series(
     if chunk < 1:
         raise InputError("--chunk", None, "a positive number of frames per chunk", got=chunk)
     cold_cfg, warm_cfg = _configs(config, warm_config)
+    for cfg in (cold_cfg, warm_cfg):
+        timing = set(cfg["calibrate"]["params"]) & {"sound_speed", "t0"}
+        if timing:
+            # Learned per frame they would move each frame's grid; a series shares one.
+            raise InputError(
+                "calibrate.params",
+                None,
+                "no sound_speed or t0 in a series",
+                sorted(timing),
+                hint="calibrate one frame with `slingbag reconstruct --calibrate` and pass "
+                "the values to the series (--sound-speed; t0 in the files)",
+            )
     seed = int(cold_cfg["init"]["seed"] if seed is None else seed)
     res = float(cold_cfg["region"]["res"])
 
