@@ -42,6 +42,11 @@ def build_response(cfg: dict, acq) -> SensorResponse | None:
 TIMING = ("sound_speed", "t0")
 
 
+def timing_params(cfg: dict) -> list:
+    """The timing parameters (sound speed, t0) the configuration calibrates, in order."""
+    return [k for k in TIMING if k in cfg["calibrate"]["params"]]
+
+
 def _carry_jacobians(points, sens, c):
     """Displacement of each point per unit sound speed and per unit t0 that keeps its
     arrival times at the sensors ``sens`` (least squares): ``(N, 2, 3)``.
@@ -89,7 +94,7 @@ class Calibration:
         self.bandwidth = np.array([self.response.bandwidth if p else 0.0])
         self.moments = {}
         self.adam = Adam()
-        self.timing = [k for k in TIMING if k in self.learn]
+        self.timing = timing_params(cfg)
         self._grads = {}
         # Corners of the reconstruction region, set by the caller when the cloud is carried.
         self.corners = None

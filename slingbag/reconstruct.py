@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .acquisition import Acquisition
-from .calibration import Calibration
+from .calibration import Calibration, timing_params
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
@@ -169,8 +169,7 @@ def reconstruct(
     (``history["pass"]``).
     """
     cfg = load_config() if config is None else config
-    timing = set(cfg["calibrate"]["params"]) & {"sound_speed", "t0"}
-    passes = max(1, int(cfg["calibrate"]["passes"])) if timing else 1
+    passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
     first = 0
     if resume and ckpt is not None and ckpt.exists():
@@ -229,11 +228,9 @@ def _joined_histories(histories: list, first: int) -> dict:
 
 
 def _checkpoint_pass(path: Path) -> int:
-    try:
-        with np.load(path) as data:
-            return int(json.loads(bytes(data["meta"]).decode()).get("pass", 0))
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint fails properly in the pass
-        return 0
+    data, meta = _open_checkpoint(path)
+    data.close()
+    return int(meta.get("pass", 0))
 
 
 def _one_pass(
@@ -700,12 +697,18 @@ def _save_checkpoint(
             np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
 
 
-def _load_checkpoint(path, cfg):
+def _open_checkpoint(path):
+    """The checkpoint's arrays (an open ``NpzFile``) and its metadata."""
     try:
         data = np.load(path)
         meta = json.loads(bytes(data["meta"]).decode())
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is one error
         raise InputError(str(path), None, "a slingbag checkpoint", str(exc)) from None
+    return data, meta
+
+
+def _load_checkpoint(path, cfg):
+    data, meta = _open_checkpoint(path)
     state = CloudState(data["xyz"], data["p0"], data["sigma"])
     for name in ("xyz", "p0", "sigma"):
         if f"m_{name}" in data:

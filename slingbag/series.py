@@ -552,6 +552,7 @@ def reconstruct_series(
         When a chunk fails; the other chunks still finish, and with ``output`` their part
         files stay for the next run.
     """
+    from .calibration import timing_params
     from .reconstruct import _resolve_region
 
     items = [_as_item(f) for f in frames]
@@ -562,14 +563,14 @@ def reconstruct_series(
         raise InputError("--chunk", None, "a positive number of frames per chunk", got=chunk)
     cold_cfg, warm_cfg = _configs(config, warm_config)
     for cfg in (cold_cfg, warm_cfg):
-        timing = set(cfg["calibrate"]["params"]) & {"sound_speed", "t0"}
+        timing = timing_params(cfg)
         if timing:
             # Learned per frame they would move each frame's grid; a series shares one.
             raise InputError(
                 "calibrate.params",
                 None,
                 "no sound_speed or t0 in a series",
-                sorted(timing),
+                timing,
                 hint="calibrate one frame with `slingbag reconstruct --calibrate` and pass "
                 "the values to the series (--sound-speed; t0 in the files)",
             )
