@@ -8,7 +8,8 @@ A. Data at 1,540 m/s and t0 = 0.3 us.  slingbag given the true values; started f
    sound speed, of t0, and of both (the default two passes; the first pass's values are
    read from the history).
 B. Data convolved with a 2 MHz, 55 % band-pass response.  slingbag without a response in
-   its model, and with the (known) response in the forward model.
+   its model, with the (known) response in the forward model, and with it and an L1
+   penalty on p0 (a prior for what the band-pass cannot see).
 
 A3. As A's t0 and joint runs with three passes (``--calibration-passes 3``).
 
@@ -128,6 +129,16 @@ def main(argv=None):
             truth,
             {"response": {"kind": "bandpass", "centre": 2e6, "bandwidth": 0.55}},
             "B: 2 MHz / 55 % response in the model",
+            rows,
+        )
+        run(
+            acq,
+            truth,
+            {
+                "response": {"kind": "bandpass", "centre": 2e6, "bandwidth": 0.55},
+                "loss": {"l1": 0.1},
+            },
+            "B: response in the model, L1 0.1",
             rows,
         )
     (out / f"results_{args.part}.json").write_text(json.dumps(rows, indent=2))

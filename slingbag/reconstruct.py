@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .acquisition import Acquisition
-from .calibration import Calibration, timing_params
+from .calibration import Calibration, build_response, timing_params
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
@@ -296,6 +296,7 @@ def _one_pass(
             n0 = _initial_count(cfg, lo, hi, res)
             xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
             sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
+            sigma = np.minimum(sigma, _largest_sigma(cfg, acq, res) or np.inf)
             alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
             p0 = w * alpha
         p0_unit = float(np.median(p0))
@@ -314,6 +315,7 @@ def _one_pass(
     meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
     energy = float(np.mean(meas.astype(np.float64) ** 2))
     cal = Calibration(acq, cfg)
+    sigma_max = _largest_sigma(cfg, acq, res)
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if cal_state is not None:
@@ -411,7 +413,7 @@ def _one_pass(
                 cal.step(grads, lr_scale * _decay(cfg, it - n_coarse), state, carry)
                 _follow_region(strategy, cal)
             np.clip(state.p0, 0.0, None, out=state.p0)
-            np.clip(state.sigma, 0.25 * res, None, out=state.sigma)
+            np.clip(state.sigma, 0.25 * res, sigma_max, out=state.sigma)
             if loss < best[0]:
                 best = (loss, _snapshot(state, adam, it + 1, lr_scale, cal))
             counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
@@ -598,6 +600,17 @@ def _follow_region(strategy, cal) -> None:
     if cal.region is not None:
         strategy.lo[:] = cal.region[0]
         strategy.hi[:] = cal.region[1]
+
+
+def _largest_sigma(cfg, acq, res) -> float | None:
+    """Ceiling on ball sizes: none for broadband data, else the largest ball the sensor
+    response in the model lets the data see (never below twice the prune size, or every
+    ball would be pruned)."""
+    response = build_response(cfg, acq)
+    if response is None:
+        return None
+    floor = 2.0 * float(cfg["density"]["prune_sigma"]) * res
+    return max(response.largest_visible_sigma(acq.sound_speed), floor)
 
 
 def _lowpass(cfg, res, acq):

@@ -106,6 +106,26 @@ class SensorResponse:
         d_b = d_dtau(-tau / b)
         return d_c, d_b
 
+    def mean_frequency(self) -> float:
+        """Centre of mass (Hz) of the response's power spectrum |H(f)|^2."""
+        taps = self.taps()
+        n = max(4096, 2 * len(taps))
+        power = np.abs(np.fft.rfft(taps, n)) ** 2
+        f = np.fft.rfftfreq(n, 1.0 / self.fs)
+        return float((f * power).sum() / power.sum())
+
+    def largest_visible_sigma(self, sound_speed: float) -> float:
+        """The size (m) above which a Gaussian ball is all but invisible through the
+        response.
+
+        A ball of size sigma radiates a spectrum falling as exp(-(2 pi f sigma / c)^2 / 2);
+        at the response's mean frequency it is down to exp(-2) (-17 dB) at
+        sigma = c / (pi f).  Larger balls (or their p0) are then barely constrained by the
+        data: the optimiser can grow them freely, and splitting one makes its hidden
+        amplitude suddenly visible.
+        """
+        return sound_speed / (np.pi * self.mean_frequency())
+
     @property
     def offset(self) -> int:
         """Index of time zero within :meth:`taps`."""

@@ -44,6 +44,17 @@ def test_bandpass_has_unit_gain_at_its_centre():
     assert edge == pytest.approx(0.5, abs=0.03)
 
 
+def test_mean_frequency_is_the_same_for_a_measured_and_a_parametric_response():
+    resp = SensorResponse(FS, centre=2e6, bandwidth=0.55)
+    measured = SensorResponse(FS, kernel=resp.taps(), kernel_offset=resp.offset)
+    assert resp.mean_frequency() == pytest.approx(2e6, rel=0.02)
+    assert measured.mean_frequency() == pytest.approx(resp.mean_frequency(), rel=1e-9)
+    # Twice the frequency, half the largest visible ball.
+    high = SensorResponse(FS, centre=4e6, bandwidth=0.55)
+    ratio = resp.largest_visible_sigma(1500.0) / high.largest_visible_sigma(1500.0)
+    assert ratio == pytest.approx(2.0, rel=0.02)
+
+
 def test_response_parameter_gradients_match_finite_differences(rng):
     raw = rng.standard_normal((2, 400))
     g = rng.standard_normal((2, 400))
@@ -228,3 +239,32 @@ def test_series_refuses_timing_calibration(tmp_path):
     cfg = load_config("fast", overrides={"calibrate": {"params": ["t0"]}})
     with pytest.raises(InputError, match="calibrate.params"):
         reconstruct_series([acq, acq], config=cfg)
+
+
+def _lines_share(rec, truth, tol=0.3e-3):
+    """Share of the cloud's mass (p0 sigma^3) within ``tol`` of the true balls."""
+    d = np.linalg.norm(rec.cloud.xyz[:, None] - truth.xyz[None], axis=2).min(1)
+    w = rec.cloud.p0 * rec.cloud.sigma**3
+    return float(w[d < tol].sum() / w.sum())
+
+
+def test_band_limited_data_are_fitted_with_the_response_in_the_model():
+    # Through a 2 MHz band-pass, balls wider than ~0.24 mm are all but invisible: their
+    # size and p0 would grow unchecked and a split would expose them.  With the response
+    # in the model the balls stay below that size and the cloud fits the data.
+    cloud, sensors = _scene()
+    acq = simulate(
+        cloud, sensors, model="shells", n_samples=768, noise=0.005, response=(2e6, 0.55), seed=3
+    )
+    region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
+    recs = {}
+    for kind in ("none", "bandpass"):
+        cfg = load_config("fast")
+        cfg["init"]["balls"] = 800
+        cfg["response"].update(kind=kind, centre=2e6, bandwidth=0.55)
+        recs[kind] = reconstruct(acq, cfg, region=region, progress=False, seed=0)
+    ceiling = SensorResponse(FS, centre=2e6, bandwidth=0.55).largest_visible_sigma(1500.0)
+    assert recs["bandpass"].cloud.sigma.max() <= ceiling * (1 + 1e-6)
+    assert recs["bandpass"].history["loss"][-1] < 0.01
+    assert recs["bandpass"].history["loss"][-1] < 0.1 * recs["none"].history["loss"][-1]
+    assert _lines_share(recs["bandpass"], cloud) > _lines_share(recs["none"], cloud) + 0.05
