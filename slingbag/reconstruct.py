@@ -326,6 +326,7 @@ def _one_pass(
     l1_abs = None
     best = (np.inf, None)
     snapshot = _snapshot(state, adam, it0, lr_scale, cal)
+    undo, skip_density = None, -1  # the state before the last density step; one not to redo
     bar = _progress(n_total, it0, progress)
     it = it0
     try:
@@ -371,25 +372,42 @@ def _one_pass(
                     cal.needs_scalars,
                 )
             if _diverged(loss, grads, best[0], it - it0):
-                retries += 1
-                if retries > int(cfg["run"]["max_retries"]):
-                    log.warning(
-                        "diverged %d times: stopping with the best cloud so far", retries - 1
+                if undo is not None and it - undo["it"] < 3:
+                    # The density step just before blew the loss up (e.g. a split exposing
+                    # amplitude the data could not see): going back to after it would
+                    # only repeat the failure, so it is undone and skipped.
+                    state_it, lr_scale = _restore(state, adam, undo)
+                    cal.restore(undo["cal"])
+                    _follow_region(strategy, cal)
+                    skip_density, undo = state_it, None
+                    snapshot = _snapshot(state, adam, state_it, lr_scale, cal)
+                    best = (np.inf, snapshot)
+                    _log_line(
+                        bar,
+                        f"loss {loss:.4g} at iteration {it + 1}: the density step at "
+                        f"iteration {state_it} was undone",
                     )
-                    if best[1] is not None:
-                        _restore(state, adam, best[1])
-                        cal.restore(best[1]["cal"])
-                        _follow_region(strategy, cal)
-                    break
-                state_it, lr_scale = _restore(state, adam, snapshot)
-                cal.restore(snapshot["cal"])
-                _follow_region(strategy, cal)
-                lr_scale *= 0.5
-                _log_line(
-                    bar,
-                    f"loss {loss:.4g} at iteration {it + 1}: rolled back to "
-                    f"iteration {state_it}, learning rates halved",
-                )
+                else:
+                    retries += 1
+                    if retries > int(cfg["run"]["max_retries"]):
+                        log.warning(
+                            "diverged %d times: stopping with the best cloud so far",
+                            retries - 1,
+                        )
+                        if best[1] is not None:
+                            _restore(state, adam, best[1])
+                            cal.restore(best[1]["cal"])
+                            _follow_region(strategy, cal)
+                        break
+                    state_it, lr_scale = _restore(state, adam, snapshot)
+                    cal.restore(snapshot["cal"])
+                    _follow_region(strategy, cal)
+                    lr_scale *= 0.5
+                    _log_line(
+                        bar,
+                        f"loss {loss:.4g} at iteration {it + 1}: rolled back to "
+                        f"iteration {state_it}, learning rates halved",
+                    )
                 for key in history:
                     del history[key][state_it:]
                 if bar is not None:
@@ -416,8 +434,14 @@ def _one_pass(
             np.clip(state.sigma, 0.25 * res, sigma_max, out=state.sigma)
             if loss < best[0]:
                 best = (loss, _snapshot(state, adam, it + 1, lr_scale, cal))
-            counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
+            counts = {}
+            # None after the last iteration: balls split or duplicated then would never
+            # be fitted (the final prune below still drops the faint ones).
+            if it + 1 not in (skip_density, n_total) and strategy.is_due(it + 1, stage):
+                before = _snapshot(state, adam, it + 1, lr_scale, cal)
+                counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
             if counts:
+                undo = before
                 snapshot = _snapshot(state, adam, it + 1, lr_scale, cal)
                 best = (loss, snapshot)
                 msg = (

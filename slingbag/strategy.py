@@ -142,14 +142,18 @@ class DensityStrategy:
         # signal scale; the 99th percentile ignores a few runaway balls.
         return self.prune_p0 * float(np.percentile(p0, 99)) if len(p0) else 0.0
 
+    def is_due(self, it: int, stage: str) -> bool:
+        """Whether any density operation runs at iteration ``it`` of ``stage``."""
+        return self.is_density_step(it) or self.wants_duplicate(it, stage)
+
     def step_post_backward(self, state: CloudState, grads: dict, it: int, stage: str, rng):
         """Run the density operations due at iteration ``it`` of ``stage``.
 
         Returns a dict of counts (empty when nothing was due).
         """
-        due_dup = self.wants_duplicate(it, stage)
-        if not (self.is_density_step(it) or due_dup):
+        if not self.is_due(it, stage):
             return {}
+        due_dup = self.wants_duplicate(it, stage)
         counts = {"before": state.n}
         gx = grads["xyz"]
         if self.is_density_step(it):

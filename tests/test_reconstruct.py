@@ -219,6 +219,32 @@ def test_nan_in_gradients_is_survived(rng, monkeypatch):
     assert np.all(np.isfinite(rec.history["loss"]))
 
 
+def test_density_step_that_blows_up_the_loss_is_undone(rng, monkeypatch, caplog):
+    import logging
+
+    import slingbag.strategy as S
+
+    truth, acq = _small_case(rng)
+    real = S.split
+
+    def wild(*args, **kw):  # children 1e4 times too bright: the loss explodes
+        new = real(*args, **kw)
+        new["p0"] = new["p0"] * 1e4
+        return new
+
+    monkeypatch.setattr(S, "split", wild)
+    cfg = _fast_cfg(60)
+    cfg["density"]["split_sigma"] = 1.0  # most initial balls (1-2 res) are split
+    with caplog.at_level(logging.INFO, logger="slingbag"):
+        rec = reconstruct(acq, cfg, region=REGION, progress=False, seed=0)
+    assert "was undone" in caplog.text
+    # Every iteration ran (rolling back to just after the split would only repeat the
+    # explosion until the retries ran out) and the cloud is not the exploded one.
+    assert len(rec.history["loss"]) == 60
+    assert rec.history["loss"][-1] < 0.5 * rec.history["loss"][0]
+    assert np.percentile(rec.cloud.p0, 90) < 10
+
+
 def test_cloud_pruned_to_nothing_is_a_clear_error(rng):
     truth, acq = _small_case(rng)
     cfg = _fast_cfg(30)
