@@ -24,7 +24,7 @@ from .errors import InputError, ReconstructionError
 from .forward import backward_signals, forward_signals
 from .optim import Adam
 from .response import SensorResponse, apply_response, correlate_response
-from .strategy import CloudState, DensityStrategy
+from .strategy import CloudState, DensityStrategy, prune_mask
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
@@ -296,7 +296,8 @@ def _one_pass(
             n0 = _initial_count(cfg, lo, hi, res)
             xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
             sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
-            sigma = np.minimum(sigma, _largest_sigma(cfg, acq, res) or np.inf)
+            cap = _largest_sigma(cfg, build_response(cfg, acq), acq.sound_speed, res)
+            sigma = np.minimum(sigma, cap or np.inf)
             alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
             p0 = w * alpha
         p0_unit = float(np.median(p0))
@@ -315,7 +316,7 @@ def _one_pass(
     meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
     energy = float(np.mean(meas.astype(np.float64) ** 2))
     cal = Calibration(acq, cfg)
-    sigma_max = _largest_sigma(cfg, acq, res)
+    sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if cal_state is not None:
@@ -326,7 +327,8 @@ def _one_pass(
     l1_abs = None
     best = (np.inf, None)
     snapshot = _snapshot(state, adam, it0, lr_scale, cal)
-    undo, skip_density = None, -1  # the state before the last density step; one not to redo
+    undo = None  # the state just before the last density step, while it may be undone
+    ckpt_due = False
     bar = _progress(n_total, it0, progress)
     it = it0
     try:
@@ -372,15 +374,18 @@ def _one_pass(
                     cal.needs_scalars,
                 )
             if _diverged(loss, grads, best[0], it - it0):
-                if undo is not None and it - undo["it"] < 3:
+                if undo is not None and it - undo["it"] < UNDO_WINDOW:
                     # The density step just before blew the loss up (e.g. a split exposing
                     # amplitude the data could not see): going back to after it would
-                    # only repeat the failure, so it is undone and skipped.
+                    # only repeat the failure, so it is undone.  The run goes on from the
+                    # state just before it, so that step is skipped; the next one is due
+                    # `density.every` iterations later.
+                    halved = lr_scale
                     state_it, lr_scale = _restore(state, adam, undo)
+                    lr_scale = min(lr_scale, halved)
                     cal.restore(undo["cal"])
                     _follow_region(strategy, cal)
-                    skip_density, undo = state_it, None
-                    snapshot = _snapshot(state, adam, state_it, lr_scale, cal)
+                    snapshot, undo = undo, None
                     best = (np.inf, snapshot)
                     _log_line(
                         bar,
@@ -410,6 +415,8 @@ def _one_pass(
                     )
                 for key in history:
                     del history[key][state_it:]
+                if history["balls"]:
+                    history["balls"][-1] = state.n  # the undone step's count is gone too
                 if bar is not None:
                     bar.n = state_it
                 it = state_it
@@ -431,17 +438,20 @@ def _one_pass(
                 cal.step(grads, lr_scale * _decay(cfg, it - n_coarse), state, carry)
                 _follow_region(strategy, cal)
             np.clip(state.p0, 0.0, None, out=state.p0)
+            if "response" in cal.learn:  # the band, and so the largest visible ball, moves
+                sigma_max = _largest_sigma(cfg, cal.response, cal.c, res)
             np.clip(state.sigma, 0.25 * res, sigma_max, out=state.sigma)
             if loss < best[0]:
                 best = (loss, _snapshot(state, adam, it + 1, lr_scale, cal))
             counts = {}
             # None after the last iteration: balls split or duplicated then would never
             # be fitted (the final prune below still drops the faint ones).
-            if it + 1 not in (skip_density, n_total) and strategy.is_due(it + 1, stage):
+            if it + 1 < n_total and strategy.is_due(it + 1, stage):
                 before = _snapshot(state, adam, it + 1, lr_scale, cal)
                 counts = strategy.step_post_backward(state, grads, it + 1, stage, rng)
             if counts:
-                undo = before
+                changed = any(counts.get(k, 0) for k in ("pruned", "split", "duplicated"))
+                undo = before if changed else None
                 snapshot = _snapshot(state, adam, it + 1, lr_scale, cal)
                 best = (loss, snapshot)
                 msg = (
@@ -465,7 +475,14 @@ def _one_pass(
                 bar.update(1)
             if callback is not None:
                 callback(it, loss, state)
-            if ckpt is not None and every_ckpt > 0 and it % every_ckpt == 0 and it < n_total:
+            if undo is not None and it - undo["it"] >= UNDO_WINDOW:
+                undo = None
+            ckpt_due |= ckpt is not None and every_ckpt > 0 and it % every_ckpt == 0
+            # A checkpoint does not hold the undo state: it is written once the window in
+            # which the last density step may be undone has closed, so a resumed run
+            # steps exactly as an unbroken one.
+            if ckpt_due and undo is None and it < n_total:
+                ckpt_due = False
                 _save_checkpoint(
                     ckpt,
                     state,
@@ -484,10 +501,21 @@ def _one_pass(
         if bar is not None:
             bar.close()
 
-    # A last prune so no faint haze of balls lifts the projections.
+    # A last prune so no faint haze of balls lifts the projections (and, as at every
+    # density step, no ball too small or outside the region is kept).
     final = float(cfg["density"]["final_prune_p0"])
     keep = (
-        (state.p0 >= final * float(np.percentile(state.p0, 99))) if state.n else np.zeros(0, bool)
+        prune_mask(
+            state.p0,
+            state.sigma,
+            state.xyz,
+            p0_min=final * float(np.percentile(state.p0, 99)),
+            sigma_min=strategy.prune_sigma,
+            lo=strategy.lo,
+            hi=strategy.hi,
+        )
+        if state.n
+        else np.zeros(0, bool)
     )
     state.take(np.flatnonzero(keep))
     cloud = GaussianCloud(state.xyz, state.p0.astype(np.float64) * scale, state.sigma)
@@ -626,15 +654,30 @@ def _follow_region(strategy, cal) -> None:
         strategy.hi[:] = cal.region[1]
 
 
-def _largest_sigma(cfg, acq, res) -> float | None:
+def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     """Ceiling on ball sizes: none for broadband data, else the largest ball the sensor
-    response in the model lets the data see (never below twice the prune size, or every
-    ball would be pruned)."""
-    response = build_response(cfg, acq)
+    response in the model lets the data see, but never below twice the prune size (the
+    balls would be pruned as they shrink)."""
     if response is None:
         return None
+    visible = response.largest_visible_sigma(sound_speed)
     floor = 2.0 * float(cfg["density"]["prune_sigma"]) * res
-    return max(response.largest_visible_sigma(acq.sound_speed), floor)
+    if say and visible < floor:
+        log.warning(
+            "the sensor response's band (centre %.3g MHz) hides balls above %.3g mm, below "
+            "the smallest size the preset keeps (%.3g mm): set region.res to %.3g mm or less",
+            response.band_centre() / 1e6,
+            visible * 1e3,
+            floor * 1e3,
+            res * visible / floor * 1e3,
+        )
+    elif say:
+        log.info(
+            "ball sizes capped at %.3g mm: larger ones are all but invisible through the "
+            "sensor response (no ball grows big enough to be split)",
+            visible * 1e3,
+        )
+    return max(visible, floor)
 
 
 def _lowpass(cfg, res, acq):
@@ -651,6 +694,8 @@ def _lowpass(cfg, res, acq):
 
 
 AUTO_BATCH = 256
+#: Iterations after a density step in which a divergence undoes that step.
+UNDO_WINDOW = 3
 
 
 def _batch_size(setting: int, n_sensors: int) -> int:

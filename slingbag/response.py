@@ -106,12 +106,17 @@ class SensorResponse:
         d_b = d_dtau(-tau / b)
         return d_c, d_b
 
-    def mean_frequency(self) -> float:
-        """Centre of mass (Hz) of the response's power spectrum |H(f)|^2."""
+    def band_centre(self) -> float:
+        """Centre of mass (Hz) of the response's power within its -6 dB band.
+
+        Only the band counts, so the noise floor of a measured response (which would pull
+        a plain spectral centroid towards fs/4) and a small DC offset do not move it.
+        """
         taps = self.taps()
         n = max(4096, 2 * len(taps))
-        power = np.abs(np.fft.rfft(taps, n)) ** 2
+        gain = np.abs(np.fft.rfft(taps, n))
         f = np.fft.rfftfreq(n, 1.0 / self.fs)
+        power = np.where(gain >= 0.5 * gain.max(), gain**2, 0.0)
         return float((f * power).sum() / power.sum())
 
     def largest_visible_sigma(self, sound_speed: float) -> float:
@@ -119,12 +124,12 @@ class SensorResponse:
         response.
 
         A ball of size sigma radiates a spectrum falling as exp(-(2 pi f sigma / c)^2 / 2);
-        at the response's mean frequency it is down to exp(-2) (-17 dB) at
+        at the centre of the response's band it is down to exp(-2) (-17 dB) at
         sigma = c / (pi f).  Larger balls (or their p0) are then barely constrained by the
         data: the optimiser can grow them freely, and splitting one makes its hidden
         amplitude suddenly visible.
         """
-        return sound_speed / (np.pi * self.mean_frequency())
+        return sound_speed / (np.pi * self.band_centre())
 
     @property
     def offset(self) -> int:

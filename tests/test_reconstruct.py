@@ -243,6 +243,8 @@ def test_density_step_that_blows_up_the_loss_is_undone(rng, monkeypatch, caplog)
     assert len(rec.history["loss"]) == 60
     assert rec.history["loss"][-1] < 0.5 * rec.history["loss"][0]
     assert np.percentile(rec.cloud.p0, 90) < 10
+    # No density step after the last iteration (its balls would never be fitted).
+    assert "it   60 " not in caplog.text and "it   45 " in caplog.text
 
 
 def test_cloud_pruned_to_nothing_is_a_clear_error(rng):
