@@ -171,11 +171,16 @@ def reconstruct(
     cfg = load_config() if config is None else config
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
-    first = 0
+    first, acq, histories, rec = 0, acquisition, [], None
     if resume and ckpt is not None and ckpt.exists():
         # A checkpoint from a run with more passes ends in this run's last one.
-        first = min(_checkpoint_pass(ckpt), passes - 1)
-    acq, histories, rec = acquisition, [], None
+        index, start = _checkpoint_pass(ckpt)
+        first = min(index, passes - 1)
+        if start is not None:
+            # The pass resumes as it ran: from the values and region the passes before
+            # it had learned, with their histories.
+            acq = acq.replace(sound_speed=start["sound_speed"], t0=start["t0"])
+            region, histories = start["region"], start["histories"]
     for k in range(first, passes):
         last = k == passes - 1
         if passes > 1:
@@ -194,6 +199,7 @@ def reconstruct(
             callback=callback,
             init_cloud=init_cloud if last else None,
             pass_index=k,
+            earlier=histories,
         )
         histories.append(rec.history)
         if not last:
@@ -210,7 +216,7 @@ def reconstruct(
             )
     if passes > 1:
         rec.attrs["calibration_passes"] = passes
-        rec.history = _joined_histories(histories, first)
+        rec.history = _joined_histories(histories, passes - len(histories))
     return rec
 
 
@@ -227,10 +233,15 @@ def _joined_histories(histories: list, first: int) -> dict:
     return out
 
 
-def _checkpoint_pass(path: Path) -> int:
+def _checkpoint_pass(path: Path) -> tuple[int, dict | None]:
+    """The calibration pass a checkpoint was written in, and how that pass started
+    (None for checkpoints of single-pass runs)."""
+    import pickle
+
     data, meta = _open_checkpoint(path)
+    start = pickle.loads(bytes(data["pass_start"])) if "pass_start" in data.files else None
     data.close()
-    return int(meta.get("pass", 0))
+    return int(meta.get("pass", 0)), start
 
 
 def _one_pass(
@@ -248,6 +259,7 @@ def _one_pass(
     callback,
     init_cloud,
     pass_index: int,
+    earlier: list = (),
 ) -> Reconstruction:
     """One reconstruction of :func:`reconstruct` at the acquisition's sound speed and t0."""
     cfg = config
@@ -280,6 +292,15 @@ def _one_pass(
     every_ckpt = int(
         cfg["run"]["checkpoint_every"] if checkpoint_every is None else checkpoint_every
     )
+    # How this calibration pass started, for a resume inside it (see `reconstruct`).
+    pass_start = None
+    if timing_params(cfg):
+        pass_start = {
+            "sound_speed": acquisition.sound_speed,
+            "t0": acquisition.t0,
+            "region": region,
+            "histories": list(earlier),
+        }
     history = {"loss": [], "balls": [], "time": [], "stage": []}
     cal_state = None
     if resume and ckpt is not None and ckpt.exists():
@@ -496,6 +517,7 @@ def _one_pass(
                     cfg,
                     cal,
                     pass_index,
+                    pass_start,
                 )
     finally:
         if bar is not None:
@@ -750,7 +772,19 @@ def _restore(state, adam, snap):
 
 
 def _save_checkpoint(
-    path, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, cal, pass_index=0
+    path,
+    state,
+    adam,
+    it,
+    p0_unit,
+    lr_scale,
+    retries,
+    history,
+    rng,
+    cfg,
+    cal,
+    pass_index=0,
+    pass_start=None,
 ):
     import pickle
 
@@ -774,6 +808,8 @@ def _save_checkpoint(
         "pass": pass_index,
     }
     arrays["cal"] = np.frombuffer(pickle.dumps(cal.snapshot()), np.uint8)
+    if pass_start is not None:
+        arrays["pass_start"] = np.frombuffer(pickle.dumps(pass_start), np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
