@@ -8,9 +8,10 @@ A. Data at 1,540 m/s and t0 = 0.3 us.  slingbag given the true values; started f
    sound speed, of t0, and of both (the default two passes; the first pass's values are
    read from the history).
 B. Data convolved with a 2 MHz, 55 % band-pass response.  slingbag without a response in
-   its model, with the (known) response in the forward model, and with it and an L1
-   penalty on p0 (a prior for what the band-pass cannot see); UBP of the same data for
-   reference; MAPs in ``calibration_B.png``.
+   its model, with the (known) response in the forward model but no prior, and with it
+   and the default L1 penalty on p0 for band-limited data (``loss.l1_band_limited``, a
+   prior for what the band-pass cannot see); UBP of the same data for reference; MAPs in
+   ``calibration_B.png``.
 
 A3. As A's t0 and joint runs with three passes (``--calibration-passes 3``).
 
@@ -143,22 +144,21 @@ def main(argv=None):
             }
         )
         run(acq, truth, {}, "B: no response in the model", rows, volumes)
+        response = {"kind": "bandpass", "centre": 2e6, "bandwidth": 0.55}
         run(
             acq,
             truth,
-            {"response": {"kind": "bandpass", "centre": 2e6, "bandwidth": 0.55}},
-            "B: 2 MHz / 55 % response in the model",
+            {"response": response, "loss": {"l1_band_limited": 0.0}},
+            "B: 2 MHz / 55 % response in the model, no L1",
             rows,
             volumes,
         )
+        l1 = load_config()["loss"]["l1_band_limited"]
         run(
             acq,
             truth,
-            {
-                "response": {"kind": "bandpass", "centre": 2e6, "bandwidth": 0.55},
-                "loss": {"l1": 0.1},
-            },
-            "B: response in the model, L1 0.1",
+            {"response": response},
+            f"B: response in the model (default L1 {l1:g})",
             rows,
             volumes,
         )

@@ -553,7 +553,7 @@ def reconstruct_series(
         files stay for the next run.
     """
     from .calibration import timing_params
-    from .reconstruct import _resolve_region
+    from .reconstruct import _adapt_to_response, _resolve_region
 
     items = [_as_item(f) for f in frames]
     if not items:
@@ -575,10 +575,14 @@ def reconstruct_series(
                 "the values to the series (--sound-speed; t0 in the files)",
             )
     seed = int(cold_cfg["init"]["seed"] if seed is None else seed)
-    res = float(cold_cfg["region"]["res"])
-
     # One grid for all frames, fixed here, so the volumes stack.
     first = _load(items[0])
+    # A band-limited response may need a finer res (the same for every frame).
+    cold_cfg = _adapt_to_response(cold_cfg, first)
+    if warm_cfg["region"]["res"] != cold_cfg["region"]["res"]:
+        warm_cfg = json.loads(json.dumps(warm_cfg))
+        warm_cfg["region"]["res"] = cold_cfg["region"]["res"]
+    res = float(cold_cfg["region"]["res"])
     lo, hi = _resolve_region(region, cold_cfg, first, res)
     out_spacing = float(spacing or cold_cfg["output"]["spacing"] or res)
     origin, spc, shape = grid_for_region(lo, hi, out_spacing)

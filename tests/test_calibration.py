@@ -271,13 +271,19 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     )
     region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
 
-    def run(kind):
+    def run(kind, l1=0.0):
         cfg = load_config("fast")
         cfg["init"]["balls"] = 800
         cfg["response"].update(kind=kind, centre=2e6, bandwidth=0.55)
+        cfg["loss"]["l1_band_limited"] = l1  # the data term alone in the loss history
         return reconstruct(acq, cfg, region=region, progress=False, seed=0)
 
     recs = {kind: run(kind) for kind in ("none", "bandpass")}
+    # The default L1 prior for band-limited data puts more of the cloud on the lines.
+    default_l1 = load_config()["loss"]["l1_band_limited"]
+    assert default_l1 > 0
+    with_l1 = run("bandpass", default_l1)
+    assert _lines_share(with_l1, cloud) > _lines_share(recs["bandpass"], cloud) + 0.05
     ceiling = SensorResponse(FS, centre=2e6, bandwidth=0.55).largest_visible_sigma(1500.0)
     assert recs["bandpass"].cloud.sigma.max() <= ceiling * (1 + 1e-6)
     assert recs["bandpass"].history["loss"][-1] < 0.01
@@ -288,3 +294,29 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     uncapped = run("bandpass")
     assert uncapped.cloud.sigma.max() > ceiling
     assert recs["bandpass"].history["loss"][-1] < 0.2 * uncapped.history["loss"][-1]
+
+
+def test_res_follows_a_high_frequency_response(monkeypatch):
+    # A 4 MHz band hides balls above ~0.12 mm, below the 0.2 mm the default res keeps:
+    # res is made finer, so the cloud can hold what the band shows.
+    cloud, sensors = _scene()
+    acq = simulate(
+        cloud, sensors, model="shells", n_samples=768, noise=0.01, response=(4e6, 0.6), seed=3
+    )
+    region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
+
+    def run():
+        cfg = load_config("fast")
+        cfg["init"]["balls"] = 800
+        cfg["response"].update(kind="bandpass", centre=4e6, bandwidth=0.6)
+        return reconstruct(acq, cfg, region=region, progress=False, seed=0, spacing=0.1e-3)
+
+    rec = run()
+    visible = SensorResponse(FS, centre=4e6, bandwidth=0.6).largest_visible_sigma(1500.0)
+    assert rec.config["region"]["res"] == pytest.approx(visible / (2 * 0.5), rel=1e-6)
+    assert rec.cloud.sigma.max() <= visible * (1 + 1e-6)
+    R = sys.modules["slingbag.reconstruct"]
+    monkeypatch.setattr(R, "_adapt_to_response", lambda cfg, acq: cfg)
+    coarse = run()
+    assert coarse.config["region"]["res"] == 0.2e-3
+    assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.1
