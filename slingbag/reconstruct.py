@@ -347,6 +347,7 @@ def _one_pass(
     l1 = float(cfg["loss"]["l1" if cal.response is None else "l1_band_limited"])
     l1_abs = None
     best = (np.inf, None)
+    best_fit = np.inf  # lowest data misfit so far (the loss less any L1 term)
     snapshot = _snapshot(state, adam, it0, lr_scale, cal)
     undo = None  # the state just before the last density step, while it may be undone
     ckpt_due = False
@@ -394,7 +395,7 @@ def _one_pass(
                     model,
                     cal.needs_scalars,
                 )
-            if _diverged(loss, grads, best[0], it - it0):
+            if _diverged(loss, grads, best_fit, it - it0):
                 if undo is not None and it - undo["it"] < UNDO_WINDOW:
                     # The density step just before blew the loss up (e.g. a split exposing
                     # amplitude the data could not see): going back to after it would
@@ -442,6 +443,7 @@ def _one_pass(
                     bar.n = state_it
                 it = state_it
                 continue
+            best_fit = min(best_fit, loss)
             if l1 > 0:
                 if l1_abs is None:
                     l1_abs = l1 * float(np.mean(np.abs(grads["p0"])))
