@@ -572,9 +572,11 @@ def _one_pass(
 
 def estimate_memory(acq: Acquisition, cfg: dict, lo, hi, spacing: float) -> int:
     """Bytes a run needs at its peak: signal-sized work arrays, the largest cloud with its
-    Adam moments and two snapshots, the back-projection used to start, and the output grid."""
+    Adam moments and three snapshots of both (rollback, best, and the state before the last
+    density step), the back-projection used to start, and the output grid."""
     signals = acq.n_sensors * acq.n_samples * 4 * 8  # measured, simulated, residual, grads...
-    per_ball = 5 * 4 + 5 * 8 * 2 + 5 * 4 * 2 + 64  # params, moments, snapshots, density work
+    state = 5 * 4 + 5 * 8 * 2  # float32 params and float64 Adam moments
+    per_ball = 4 * state + 64  # live state, three snapshots, density work
     balls = int(cfg["density"]["max_balls"]) * per_ball
     res = float(cfg["region"]["res"])
     n_init = float(np.prod(np.asarray(hi) - lo) / res**3)
@@ -729,8 +731,9 @@ def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     elif say:
         log.info(
             "ball sizes capped at %.3g mm: larger ones are all but invisible through the "
-            "sensor response (no ball grows big enough to be split)",
+            "sensor response%s",
             visible * 1e3,
+            " (so none is split)" if visible < float(cfg["density"]["split_sigma"]) * res else "",
         )
     return max(visible, floor)
 
