@@ -38,7 +38,9 @@ def atomic_path(path):
     -----
     The rename is :func:`os.replace`, which is atomic on one file system; that is why the
     temporary file lives in the target's own folder.  On any exception, ``KeyboardInterrupt``
-    included, the temporary file is removed and the target is left as it was.
+    included, the temporary file is removed and the target is left as it was.  A process
+    killed outright (SIGKILL) leaves its temporary file; the next successful write of the
+    same target removes it.
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -52,6 +54,7 @@ def atomic_path(path):
         raise InputError(str(target), None, "a writable folder", got=exc.strerror) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    started = tmp.stat().st_mtime
     # Writers such as h5py's "w-" mode or np.save expect to create the file themselves.
     tmp.unlink()
     try:
@@ -63,3 +66,20 @@ def atomic_path(path):
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    _remove_stale(folder, target.name, started)
+
+
+def _remove_stale(folder: Path, name: str, before: float) -> None:
+    """Remove temporary files of earlier writes to ``name`` that never finished (a process
+    killed with SIGKILL cannot clean up): those last touched before this write began."""
+    for old in folder.glob(f".{name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < before:
+                old.unlink()
+
+
+def remove_leftovers(path) -> None:
+    """Remove every temporary file left beside ``path`` by writes to it that never
+    finished (call once nothing writes it any more, e.g. a checkpoint at the end)."""
+    target = Path(path)
+    _remove_stale(target.parent if str(target.parent) else Path("."), target.name, float("inf"))

@@ -333,3 +333,26 @@ def test_writers_into_a_missing_folder_are_input_errors(tmp_path, rng):
     with pytest.raises(InputError, match="existing folder"), atomic_path(target):
         pass
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_leftover_temporary_files_are_removed(tmp_path):
+    # A writer killed with SIGKILL leaves its temporary file: the next write removes it.
+    import os
+    import time
+
+    from slingbag.atomic import remove_leftovers
+
+    target = tmp_path / "out.npz"
+    stale = tmp_path / ".out.npz.abc123.tmp"
+    stale.write_bytes(b"half")
+    past = time.time() - 60
+    os.utime(stale, (past, past))
+    other = tmp_path / ".other.npz.abc123.tmp"  # another target's: kept
+    other.write_bytes(b"x")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not stale.exists() and other.exists()
+    stale.write_bytes(b"half again")
+    remove_leftovers(target)
+    assert not stale.exists() and other.exists()

@@ -90,7 +90,6 @@ def test_kill_9_then_resume_matches_uninterrupted(small_run):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists(), "a killed run left an output file"
-    assert not [p for p in tmp.iterdir() if p.name.endswith(".tmp")], "temp files left"
 
     resumed = subprocess.run(
         _cmd(data, out, cfg, "--checkpoint-every", "5", "--resume"),
@@ -104,6 +103,8 @@ def test_kill_9_then_resume_matches_uninterrupted(small_run):
     assert np.array_equal(a.cloud.p0, b.cloud.p0)
     assert np.allclose(a.volume.data, b.volume.data)
     assert not ckpt.exists(), "the checkpoint outlived a finished run"
+    # A kill mid-write may leave a temporary file; the resumed run's writes remove it.
+    assert not [p for p in tmp.iterdir() if p.name.endswith(".tmp")], "temp files left"
 
 
 def _checkpoint_iteration(path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..atomic import remove_leftovers
 from ..errors import InputError
 
 log = logging.getLogger("slingbag")
@@ -160,6 +161,7 @@ def run(args) -> int:
     write_ply(ply, rec.cloud)
     if ckpt.exists():
         ckpt.unlink()
+    remove_leftovers(ckpt)  # a run killed while checkpointing leaves a temporary file
     log.info(
         "wrote %s (%d balls, volume %s) and %s",
         out,
