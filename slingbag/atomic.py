@@ -43,7 +43,7 @@ def atomic_path(path):
     same target removes it.
     """
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent
     if not folder.is_dir():
         raise InputError(
             str(target), None, "a file in an existing folder", hint=f"create {folder} first"
@@ -82,4 +82,4 @@ def remove_leftovers(path) -> None:
     """Remove every temporary file left beside ``path`` by writes to it that never
     finished (call once nothing writes it any more, e.g. a checkpoint at the end)."""
     target = Path(path)
-    _remove_stale(target.parent if str(target.parent) else Path("."), target.name, float("inf"))
+    _remove_stale(target.parent, target.name, float("inf"))

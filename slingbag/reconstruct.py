@@ -301,6 +301,8 @@ def _one_pass(
             "region": region,
             "histories": list(earlier),
         }
+    cal = Calibration(acq, cfg)
+    sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     history = {"loss": [], "balls": [], "time": [], "stage": []}
     cal_state = None
     if resume and ckpt is not None and ckpt.exists():
@@ -317,8 +319,7 @@ def _one_pass(
             n0 = _initial_count(cfg, lo, hi, res)
             xyz, w = _init_positions(cfg, acq_scaled, lo, hi, res, n0, rng)
             sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
-            cap = _largest_sigma(cfg, build_response(cfg, acq), acq.sound_speed, res)
-            sigma = np.minimum(sigma, cap or np.inf)
+            sigma = np.minimum(sigma, sigma_max or np.inf)
             alpha = _fit_amplitude(xyz, w, sigma, acq_scaled, meas, model)
             p0 = w * alpha
         p0_unit = float(np.median(p0))
@@ -336,8 +337,6 @@ def _one_pass(
     smooth = _lowpass(cfg, res, acq)
     meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
     energy = float(np.mean(meas.astype(np.float64) ** 2))
-    cal = Calibration(acq, cfg)
-    sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if cal_state is not None:
@@ -403,10 +402,8 @@ def _one_pass(
                     # state just before it, so that step is skipped; the next one is due
                     # `density.every` iterations later.
                     halved = lr_scale
-                    state_it, lr_scale = _restore(state, adam, undo)
+                    state_it, lr_scale = _roll_back(state, adam, cal, strategy, undo)
                     lr_scale = min(lr_scale, halved)
-                    cal.restore(undo["cal"])
-                    _follow_region(strategy, cal)
                     snapshot, undo = undo, None
                     best = (np.inf, snapshot)
                     _log_line(
@@ -422,13 +419,9 @@ def _one_pass(
                             retries - 1,
                         )
                         if best[1] is not None:
-                            _restore(state, adam, best[1])
-                            cal.restore(best[1]["cal"])
-                            _follow_region(strategy, cal)
+                            _roll_back(state, adam, cal, strategy, best[1])
                         break
-                    state_it, lr_scale = _restore(state, adam, snapshot)
-                    cal.restore(snapshot["cal"])
-                    _follow_region(strategy, cal)
+                    state_it, lr_scale = _roll_back(state, adam, cal, strategy, snapshot)
                     lr_scale *= 0.5
                     _log_line(
                         bar,
@@ -693,9 +686,8 @@ def _adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
     if response is None:
         return cfg
     res = float(cfg["region"]["res"])
-    fine = response.largest_visible_sigma(acq.sound_speed) / (
-        2.0 * float(cfg["density"]["prune_sigma"])
-    )
+    visible = response.largest_visible_sigma(acq.sound_speed)
+    fine = visible / (2.0 * float(cfg["density"]["prune_sigma"]))
     if fine >= res:
         return cfg
     log.info(
@@ -704,7 +696,7 @@ def _adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
         res * 1e3,
         fine * 1e3,
         response.band_centre() / 1e6,
-        response.largest_visible_sigma(acq.sound_speed) * 1e3,
+        visible * 1e3,
     )
     out = json.loads(json.dumps(cfg))
     out["region"]["res"] = fine
@@ -714,21 +706,13 @@ def _adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
 def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     """Ceiling on ball sizes: none for broadband data, else the largest ball the sensor
     response in the model lets the data see, but never below twice the prune size (the
-    balls would be pruned as they shrink)."""
+    balls would be pruned as they shrink; :func:`_adapt_to_response` has made res fine
+    enough that this floor binds only after the sound speed or response moved a little)."""
     if response is None:
         return None
     visible = response.largest_visible_sigma(sound_speed)
     floor = 2.0 * float(cfg["density"]["prune_sigma"]) * res
-    if say and visible < floor * (1 - 1e-6):
-        log.warning(
-            "the sensor response's band (centre %.3g MHz) hides balls above %.3g mm, below "
-            "the smallest size the preset keeps (%.3g mm): set region.res to %.3g mm or less",
-            response.band_centre() / 1e6,
-            visible * 1e3,
-            floor * 1e3,
-            res * visible / floor * 1e3,
-        )
-    elif say:
+    if say:
         log.info(
             "ball sizes capped at %.3g mm: larger ones are all but invisible through the "
             "sensor response%s",
@@ -805,6 +789,14 @@ def _restore(state, adam, snap):
     state.moments = {k: (m.copy(), v.copy()) for k, (m, v) in snap["moments"].items()}
     adam.t = snap["t"]
     return snap["it"], snap["lr_scale"]
+
+
+def _roll_back(state, adam, cal, strategy, snap):
+    """Return the cloud, optimiser, calibration and (carried) region to ``snap``."""
+    out = _restore(state, adam, snap)
+    cal.restore(snap["cal"])
+    _follow_region(strategy, cal)
+    return out
 
 
 def _save_checkpoint(

@@ -410,12 +410,17 @@ def _configs(config, warm_config):
     warm = load_config("warm") if warm_config is None else warm_config
     if isinstance(warm, str):
         warm = load_config(warm)
+    return cold, _same_res(warm, cold)
+
+
+def _same_res(warm: dict, cold: dict) -> dict:
+    """The warm configuration with the cold one's ``region.res`` (a copy if it differed)."""
     if warm["region"]["res"] != cold["region"]["res"]:
         # Ball sizes and steps are in units of res: one frame to the next must agree.
         log.info("warm config: region.res set to the cold config's %g m", cold["region"]["res"])
         warm = json.loads(json.dumps(warm))
         warm["region"]["res"] = cold["region"]["res"]
-    return cold, warm
+    return warm
 
 
 class _Progress:
@@ -579,9 +584,7 @@ def reconstruct_series(
     first = _load(items[0])
     # A band-limited response may need a finer res (the same for every frame).
     cold_cfg = _adapt_to_response(cold_cfg, first)
-    if warm_cfg["region"]["res"] != cold_cfg["region"]["res"]:
-        warm_cfg = json.loads(json.dumps(warm_cfg))
-        warm_cfg["region"]["res"] = cold_cfg["region"]["res"]
+    warm_cfg = _same_res(warm_cfg, cold_cfg)
     res = float(cold_cfg["region"]["res"])
     lo, hi = _resolve_region(region, cold_cfg, first, res)
     out_spacing = float(spacing or cold_cfg["output"]["spacing"] or res)
