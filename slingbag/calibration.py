@@ -47,6 +47,24 @@ def timing_params(cfg: dict) -> list:
     return [k for k in TIMING if k in cfg["calibrate"]["params"]]
 
 
+def extrapolate_passes(x0: float, x1: float, x2: float, most: float = 1.0) -> float:
+    """Where a sequence of calibration passes is heading: Aitken's delta-squared
+    extrapolation of a start ``x0`` and the ends of two passes in turn, ``x1`` and ``x2``.
+
+    Each pass closes a share of the gap to where the passes would settle (~75 % for t0
+    on a sparse planar array: a fresh cloud still keeps some memory of the values it
+    starts at), so the steps shrink geometrically, ``x2 - x1 = r (x1 - x0)``, and the
+    limit is ``x2 + (x2 - x1) r / (1 - r)``.  Only a monotone, shrinking sequence
+    (0 < r < 1) is extrapolated, and by at most ``most`` times its last step: anything
+    else (a pass that overshot, or no progress) returns ``x2`` unchanged.
+    """
+    d1, d2 = x1 - x0, x2 - x1
+    if d1 == 0 or not 0 < d2 / d1 < 1:
+        return x2
+    r = d2 / d1
+    return x2 + d2 * min(r / (1 - r), most)
+
+
 def _carry_jacobians(points, sens, c):
     """Displacement of each point per unit sound speed and per unit t0 that keeps its
     arrival times at the sensors ``sens`` (least squares): ``(N, 2, 3)``.

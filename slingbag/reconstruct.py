@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .acquisition import Acquisition
-from .calibration import Calibration, build_response, timing_params
+from .calibration import Calibration, build_response, extrapolate_passes, timing_params
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
@@ -165,7 +165,9 @@ def reconstruct(
     carried region): a cloud built at wrong values keeps a memory of them (structure that
     mimics the wrong wavefronts) that stops its own calibration short, ~10 % of the error
     for the sound speed and more for t0, and a fresh start at nearly right values leaves
-    little of either.  The result is the last pass's; its history holds every pass
+    little of either.  Each pass closes a share of the remaining gap, so the third (and
+    fifth, ...) pass starts from where the passes before are heading (see
+    :func:`_next_start`).  The result is the last pass's; its history holds every pass
     (``history["pass"]``).
     """
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
@@ -203,14 +205,24 @@ def reconstruct(
         )
         histories.append(rec.history)
         if not last:
-            acq = acq.replace(
-                sound_speed=float(rec.attrs.get("calibrated_sound_speed", acq.sound_speed)),
-                t0=float(rec.attrs.get("calibrated_t0", acq.t0)),
-            )
-            region = (rec.attrs["region_lo"], rec.attrs["region_hi"])
+            learned = {
+                "sound_speed": float(rec.attrs.get("calibrated_sound_speed", acq.sound_speed)),
+                "t0": float(rec.attrs.get("calibrated_t0", acq.t0)),
+            }
             log.info(
-                "pass %d: sound speed %.2f m/s, t0 %.1f ns; next pass starts afresh there",
+                "pass %d: sound speed %.2f m/s, t0 %.1f ns",
                 k + 1,
+                learned["sound_speed"],
+                learned["t0"] * 1e9,
+            )
+            nxt = _next_start(learned, histories, k + 1, timing_params(cfg))
+            acq = acq.replace(**nxt)
+            region = (rec.attrs["region_lo"], rec.attrs["region_hi"])
+            how = "there" if nxt == learned else "where the passes are heading"
+            log.info(
+                "pass %d starts afresh %s: %.2f m/s, %.1f ns",
+                k + 2,
+                how,
                 acq.sound_speed,
                 acq.t0 * 1e9,
             )
@@ -218,6 +230,23 @@ def reconstruct(
         rec.attrs["calibration_passes"] = passes
         rec.history = _joined_histories(histories, passes - len(histories))
     return rec
+
+
+def _next_start(learned: dict, histories: list, index: int, keys) -> dict:
+    """Sound speed and t0 the pass ``index`` (0-based) starts from.
+
+    After two passes that each started where the one before ended, the next starts from
+    their extrapolation (:func:`~slingbag.calibration.extrapolate_passes`: a pass closes
+    only a share of the remaining error, so the plain sequence creeps up on its limit);
+    the pass after that starts plainly again, so every extrapolation uses two plain steps
+    (passes 3, 5, ... are extrapolated).  ``learned``: what the pass just run ended at.
+    """
+    out = dict(learned)
+    if index >= 2 and index % 2 == 0 and len(histories) >= 2:
+        before = histories[-2]
+        for key in keys:
+            out[key] = extrapolate_passes(float(before[key][0]), float(before[key][-1]), out[key])
+    return out
 
 
 def _joined_histories(histories: list, first: int) -> dict:

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from slingbag.calibration import extrapolate_passes
 from slingbag.cloud import GaussianCloud
 from slingbag.config import load_config
 from slingbag.errors import InputError
@@ -126,8 +127,50 @@ def test_sound_speed_is_learned_from_a_wrong_start():
     rec = _calibrated("sound_speed")
     assert abs(rec.attrs["calibrated_sound_speed"] - 1540.0) < 2.0
     assert len(rec.history["sound_speed"]) == len(rec.history["loss"])
-    # Two passes by default, the second from a fresh cloud at the first's value.
-    assert set(rec.history["pass"]) == {0, 1}
+    # Three passes by default, each from a fresh cloud: the second at the first's value,
+    # the third where the first two are heading.
+    h = rec.history
+    assert set(h["pass"]) == {0, 1, 2}
+    c = [h["sound_speed"][h["pass"] == k] for k in range(3)]
+    assert c[1][0] == c[0][-1]
+    assert c[2][0] == extrapolate_passes(c[0][0], c[0][-1], c[1][-1])
+
+
+def test_extrapolation_of_passes():
+    # A sequence closing 75 % of the gap each pass: its limit, from three terms.
+    x = [0.0]
+    for _ in range(2):
+        x.append(x[-1] + 0.75 * (300.0 - x[-1]))
+    assert extrapolate_passes(*x) == pytest.approx(300.0)
+    # Slow sequences are extrapolated by at most `most` times their last step.
+    assert extrapolate_passes(0.0, 100.0, 190.0) == pytest.approx(280.0)
+    assert extrapolate_passes(0.0, 100.0, 190.0, most=0.5) == pytest.approx(235.0)
+    # A pass that overshot, went back, stood still or did not move: left alone.
+    assert extrapolate_passes(0.0, 100.0, 250.0) == 250.0
+    assert extrapolate_passes(0.0, 100.0, 80.0) == 80.0
+    assert extrapolate_passes(0.0, 100.0, 100.0) == 100.0
+    assert extrapolate_passes(5.0, 5.0, 7.0) == 7.0
+    # Downward sequences too.
+    assert extrapolate_passes(1500.0, 1530.0, 1537.5) == pytest.approx(1540.0)
+
+
+def test_which_passes_start_from_the_extrapolation():
+    from slingbag.reconstruct import _next_start
+
+    def hist(c0, c1, t0, t1):
+        return {"sound_speed": np.array([c0, c1]), "t0": np.array([t0, t1])}
+
+    h = [hist(1500.0, 1530.0, 0.0, 200e-9), hist(1530.0, 1537.5, 200e-9, 250e-9)]
+    learned = {"sound_speed": 1537.5, "t0": 250e-9}
+    both = ["sound_speed", "t0"]
+    # Pass 3 (index 2): each calibrated value extrapolated; the others as learned.
+    assert _next_start(learned, h, 2, both) == pytest.approx(
+        {"sound_speed": 1540.0, "t0": 250e-9 + 50e-9 * 0.25 / 0.75}
+    )
+    assert _next_start(learned, h, 2, ["t0"])["sound_speed"] == 1537.5
+    # Pass 2 and pass 4 start where the pass before ended.
+    assert _next_start(learned, h[:1], 1, both) == learned
+    assert _next_start(learned, h, 3, both) == learned
 
 
 def test_t0_is_learned_from_a_wrong_start():
@@ -192,7 +235,7 @@ def test_region_moves_with_the_carried_cloud():
 
 def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     """A run stopped in its second pass resumes there (not from pass one) and ends as an
-    uninterrupted run does."""
+    uninterrupted run does (the third pass included)."""
     cloud, sensors = _scene()
     acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6, seed=2)
     start = acq.replace(t0=0.0)
@@ -226,7 +269,8 @@ def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     assert resumed.attrs["calibrated_t0"] == ref.attrs["calibrated_t0"]
     assert resumed.attrs["calibrated_sound_speed"] == ref.attrs["calibrated_sound_speed"]
     assert np.array_equal(resumed.cloud.xyz, ref.cloud.xyz)
-    # The history holds both passes, the first from the checkpoint.
+    # The history holds every pass, the first from the checkpoint (and the third started
+    # from the extrapolation of the first two, one of them resumed).
     assert np.array_equal(resumed.history["pass"], ref.history["pass"])
     assert np.array_equal(resumed.history["loss"], ref.history["loss"])
 
