@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from .acquisition import Acquisition
-from .calibration import Calibration, build_response, extrapolate_passes, timing_params
+from .calibration import (
+    TIMING,
+    Calibration,
+    build_response,
+    expected_errors,
+    timing_params,
+    timing_tradeoff,
+)
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
@@ -165,9 +172,7 @@ def reconstruct(
     carried region): a cloud built at wrong values keeps a memory of them (structure that
     mimics the wrong wavefronts) that stops its own calibration short, ~10 % of the error
     for the sound speed and more for t0, and a fresh start at nearly right values leaves
-    little of either.  Each pass closes a share of the remaining gap, so the third (and
-    fifth, ...) pass starts from where the passes before are heading (see
-    :func:`_next_start`).  The result is the last pass's; its history holds every pass
+    little of either.  The result is the last pass's; its history holds every pass
     (``history["pass"]``).
     """
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
@@ -205,24 +210,14 @@ def reconstruct(
         )
         histories.append(rec.history)
         if not last:
-            learned = {
-                "sound_speed": float(rec.attrs.get("calibrated_sound_speed", acq.sound_speed)),
-                "t0": float(rec.attrs.get("calibrated_t0", acq.t0)),
-            }
-            log.info(
-                "pass %d: sound speed %.2f m/s, t0 %.1f ns",
-                k + 1,
-                learned["sound_speed"],
-                learned["t0"] * 1e9,
+            acq = acq.replace(
+                sound_speed=float(rec.attrs.get("calibrated_sound_speed", acq.sound_speed)),
+                t0=float(rec.attrs.get("calibrated_t0", acq.t0)),
             )
-            nxt = _next_start(learned, histories, k + 1, timing_params(cfg))
-            acq = acq.replace(**nxt)
             region = (rec.attrs["region_lo"], rec.attrs["region_hi"])
-            how = "there" if nxt == learned else "where the passes are heading"
             log.info(
-                "pass %d starts afresh %s: %.2f m/s, %.1f ns",
-                k + 2,
-                how,
+                "pass %d: sound speed %.2f m/s, t0 %.1f ns; next pass starts afresh there",
+                k + 1,
                 acq.sound_speed,
                 acq.t0 * 1e9,
             )
@@ -232,21 +227,44 @@ def reconstruct(
     return rec
 
 
-def _next_start(learned: dict, histories: list, index: int, keys) -> dict:
-    """Sound speed and t0 the pass ``index`` (0-based) starts from.
-
-    After two passes that each started where the one before ended, the next starts from
-    their extrapolation (:func:`~slingbag.calibration.extrapolate_passes`: a pass closes
-    only a share of the remaining error, so the plain sequence creeps up on its limit);
-    the pass after that starts plainly again, so every extrapolation uses two plain steps
-    (passes 3, 5, ... are extrapolated).  ``learned``: what the pass just run ended at.
-    """
-    out = dict(learned)
-    if index >= 2 and index % 2 == 0 and len(histories) >= 2:
-        before = histories[-2]
-        for key in keys:
-            out[key] = extrapolate_passes(float(before[key][0]), float(before[key][-1]), out[key])
-    return out
+def _say_tradeoff(t: dict, params: list, fs: float) -> None:
+    """Log what the array lets the calibration resolve (see ``timing_tradeoff``)."""
+    e = expected_errors(t, fs)
+    if params != list(TIMING):
+        one = (
+            f"~{e['sound_speed']:.1f} m/s (t0 known)"
+            if params == ["sound_speed"]
+            else f"~{e['t0'] * 1e9:.0f} ns (sound speed known)"
+        )
+        log.info("on this array expect the calibrated %s to be off by %s", params[0], one)
+        return
+    msg = (
+        f"sound speed and t0 trade off on this array: +1 m/s is taken up by "
+        f"{t['t0_per_ms'] * 1e9:+.1f} ns of t0 and moves of the sources, leaving "
+        f"{t['residual'] * 1e9:.2f} ns rms ({t['residual_samples']:.3f} samples)"
+    )
+    alone = (
+        f"either alone: ~{e['sound_speed']:.1f} m/s with t0 known, ~{e['t0'] * 1e9:.0f} ns "
+        f"with the sound speed known"
+    )
+    # Warned about past 2 m/s, the accuracy the calibration is asked for.
+    if e["joint_sound_speed"] <= 2.0:
+        log.info(
+            "%s; expect ~%.1f m/s and ~%.0f ns (%s)",
+            msg,
+            e["joint_sound_speed"],
+            e["joint_t0"] * 1e9,
+            alone,
+        )
+        return
+    log.warning(
+        "%s: the joint estimate may slide along that line by ~%.0f m/s and ~%.0f ns (%s); "
+        "if either is known, calibrate only the other",
+        msg,
+        e["joint_sound_speed"],
+        e["joint_t0"] * 1e9,
+        alone,
+    )
 
 
 def _joined_histories(histories: list, first: int) -> dict:
@@ -309,6 +327,11 @@ def _one_pass(
     _check_memory(need)
     log.info("memory estimate: %.2f GiB", need / 2**30)
     strategy = DensityStrategy.from_config(cfg, res, lo, hi)
+    tradeoff = None
+    if timing_params(cfg):
+        tradeoff = timing_tradeoff(acq.positions, lo, hi, acq.sound_speed, acq.fs)
+        if pass_index == 0:
+            _say_tradeoff(tradeoff, timing_params(cfg), acq.fs)
     n_coarse, n_fine = int(cfg["coarse"]["iterations"]), int(cfg["fine"]["iterations"])
     if iterations is not None:
         total = max(int(iterations), 1)
@@ -588,6 +611,11 @@ def _one_pass(
         attrs[f"calibrated_{key}"] = val
         if key in ("sound_speed", "t0"):
             log.info("calibrated %s: %.6g", key, val)
+    if tradeoff is not None:
+        for key, val in tradeoff.items():
+            attrs[f"calibration_{key}"] = val
+        for key, val in expected_errors(tradeoff, acq.fs).items():
+            attrs[f"calibration_expected_error_{key}"] = val
     hist = {k: np.asarray(v) for k, v in history.items()}
     return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
 

@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 
-from slingbag.calibration import extrapolate_passes
 from slingbag.cloud import GaussianCloud
 from slingbag.config import load_config
 from slingbag.errors import InputError
@@ -127,50 +126,11 @@ def test_sound_speed_is_learned_from_a_wrong_start():
     rec = _calibrated("sound_speed")
     assert abs(rec.attrs["calibrated_sound_speed"] - 1540.0) < 2.0
     assert len(rec.history["sound_speed"]) == len(rec.history["loss"])
-    # Three passes by default, each from a fresh cloud: the second at the first's value,
-    # the third where the first two are heading.
+    # Two passes by default, the second from a fresh cloud at the first's value.
     h = rec.history
-    assert set(h["pass"]) == {0, 1, 2}
-    c = [h["sound_speed"][h["pass"] == k] for k in range(3)]
+    assert set(h["pass"]) == {0, 1}
+    c = [h["sound_speed"][h["pass"] == k] for k in range(2)]
     assert c[1][0] == c[0][-1]
-    assert c[2][0] == extrapolate_passes(c[0][0], c[0][-1], c[1][-1])
-
-
-def test_extrapolation_of_passes():
-    # A sequence closing 75 % of the gap each pass: its limit, from three terms.
-    x = [0.0]
-    for _ in range(2):
-        x.append(x[-1] + 0.75 * (300.0 - x[-1]))
-    assert extrapolate_passes(*x) == pytest.approx(300.0)
-    # Slow sequences are extrapolated by at most `most` times their last step.
-    assert extrapolate_passes(0.0, 100.0, 190.0) == pytest.approx(280.0)
-    assert extrapolate_passes(0.0, 100.0, 190.0, most=0.5) == pytest.approx(235.0)
-    # A pass that overshot, went back, stood still or did not move: left alone.
-    assert extrapolate_passes(0.0, 100.0, 250.0) == 250.0
-    assert extrapolate_passes(0.0, 100.0, 80.0) == 80.0
-    assert extrapolate_passes(0.0, 100.0, 100.0) == 100.0
-    assert extrapolate_passes(5.0, 5.0, 7.0) == 7.0
-    # Downward sequences too.
-    assert extrapolate_passes(1500.0, 1530.0, 1537.5) == pytest.approx(1540.0)
-
-
-def test_which_passes_start_from_the_extrapolation():
-    from slingbag.reconstruct import _next_start
-
-    def hist(c0, c1, t0, t1):
-        return {"sound_speed": np.array([c0, c1]), "t0": np.array([t0, t1])}
-
-    h = [hist(1500.0, 1530.0, 0.0, 200e-9), hist(1530.0, 1537.5, 200e-9, 250e-9)]
-    learned = {"sound_speed": 1537.5, "t0": 250e-9}
-    both = ["sound_speed", "t0"]
-    # Pass 3 (index 2): each calibrated value extrapolated; the others as learned.
-    assert _next_start(learned, h, 2, both) == pytest.approx(
-        {"sound_speed": 1540.0, "t0": 250e-9 + 50e-9 * 0.25 / 0.75}
-    )
-    assert _next_start(learned, h, 2, ["t0"])["sound_speed"] == 1537.5
-    # Pass 2 and pass 4 start where the pass before ended.
-    assert _next_start(learned, h[:1], 1, both) == learned
-    assert _next_start(learned, h, 3, both) == learned
 
 
 def test_t0_is_learned_from_a_wrong_start():
@@ -235,7 +195,7 @@ def test_region_moves_with_the_carried_cloud():
 
 def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     """A run stopped in its second pass resumes there (not from pass one) and ends as an
-    uninterrupted run does (the third pass included)."""
+    uninterrupted run does."""
     cloud, sensors = _scene()
     acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6, seed=2)
     start = acq.replace(t0=0.0)
@@ -269,8 +229,7 @@ def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     assert resumed.attrs["calibrated_t0"] == ref.attrs["calibrated_t0"]
     assert resumed.attrs["calibrated_sound_speed"] == ref.attrs["calibrated_sound_speed"]
     assert np.array_equal(resumed.cloud.xyz, ref.cloud.xyz)
-    # The history holds every pass, the first from the checkpoint (and the third started
-    # from the extrapolation of the first two, one of them resumed).
+    # The history holds both passes, the first from the checkpoint.
     assert np.array_equal(resumed.history["pass"], ref.history["pass"])
     assert np.array_equal(resumed.history["loss"], ref.history["loss"])
 
@@ -364,3 +323,73 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
     coarse = run()
     assert coarse.config["region"]["res"] == 0.2e-3
     assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.1
+
+
+def _planar(n, pitch):
+    g = (np.arange(n) - (n - 1) / 2) * pitch
+    X, Y = np.meshgrid(g, g)
+    return np.stack([X.ravel(), Y.ravel(), 0 * X.ravel()], 1)
+
+
+def test_timing_tradeoff_matches_the_full_least_squares():
+    from slingbag.calibration import timing_tradeoff
+
+    c, fs = 1540.0, 40e6
+    sens = _planar(6, 4e-3)
+    lo, hi = np.array([-2e-3, -1e-3, 8e-3]), np.array([3e-3, 2e-3, 12e-3])
+    got = timing_tradeoff(sens, lo, hi, c, fs)
+    # The same first-order problem written out whole: a move per point and one dt0 that
+    # best keep every arrival R/c - t0 after dc = 1 m/s.
+    axes = [np.linspace(a, b, 3) for a, b in zip(lo, hi, strict=True)]
+    pts = np.array(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).T
+    n, m = len(pts), len(sens)
+    a = np.zeros((n * m, 3 * n + 1))
+    b = np.zeros(n * m)
+    for i, p in enumerate(pts):
+        d = p - sens
+        r = np.linalg.norm(d, axis=1)
+        a[i * m : (i + 1) * m, 3 * i : 3 * i + 3] = d / r[:, None] / c
+        a[i * m : (i + 1) * m, -1] = -1.0
+        b[i * m : (i + 1) * m] = r / c**2  # the arrival change to undo
+    x, *_ = np.linalg.lstsq(a, b, rcond=None)
+    left = a @ x - b
+    # Each alone: the moves only.
+    moves = np.delete(a, -1, axis=1)
+    y, *_ = np.linalg.lstsq(moves, b, rcond=None)
+    assert got["sound_speed_residual"] == pytest.approx(np.sqrt(np.mean((moves @ y - b) ** 2)))
+    y, *_ = np.linalg.lstsq(moves, np.ones_like(b), rcond=None)
+    assert got["t0_residual"] == pytest.approx(np.sqrt(np.mean((moves @ y - 1) ** 2)))
+    assert got["t0_per_ms"] == pytest.approx(x[-1], rel=1e-6)
+    assert got["residual"] == pytest.approx(np.sqrt(np.mean(left**2)), rel=1e-6)
+    assert got["residual_samples"] == pytest.approx(got["residual"] * fs)
+    # A faster sound speed brings arrivals forward: t0 goes back to keep them.
+    assert got["t0_per_ms"] < 0
+
+
+def test_timing_tradeoff_depends_on_the_aperture(caplog):
+    import logging
+
+    from slingbag.calibration import timing_tradeoff
+    from slingbag.reconstruct import _say_tradeoff
+
+    lo, hi = [-5e-3, -5e-3, 9e-3], [5e-3, 5e-3, 15e-3]
+    narrow = timing_tradeoff(_planar(12, 3e-3), lo, hi, 1540.0, 40e6)
+    wide = timing_tradeoff(_planar(24, 3e-3), lo, hi, 1540.0, 40e6)
+    # A sphere around a central source: every range alike, so c and t0 all but coincide.
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(500, 3))
+    sphere = 0.06 * u / np.linalg.norm(u, axis=1)[:, None]
+    central = timing_tradeoff(sphere, [-3e-3] * 3, [3e-3] * 3, 1540.0, 40e6)
+    assert central["residual"] < narrow["residual"] < wide["residual"]
+    # A wider aperture sees each of them better too.
+    assert narrow["t0_residual"] < wide["t0_residual"]
+    assert narrow["sound_speed_residual"] < wide["sound_speed_residual"]
+    both = ["sound_speed", "t0"]
+    with caplog.at_level(logging.INFO, logger="slingbag"):
+        _say_tradeoff(narrow, both, 40e6)
+        _say_tradeoff({**wide, "residual": 1e-6}, both, 40e6)
+        _say_tradeoff(narrow, ["t0"], 40e6)
+    levels = [r.levelname for r in caplog.records]
+    assert levels == ["WARNING", "INFO", "INFO"]
+    assert "calibrate only the other" in caplog.records[0].getMessage()
+    assert "sound speed known" in caplog.records[2].getMessage()
