@@ -20,7 +20,9 @@ Acal. A's calibrated runs only, then A3.
 R. A's calibrated runs with reconstruction seeds 1 and 2: the spread of the learned
    values, against what ``slingbag.calibration.expected_errors`` says the array allows.
 
-    python experiments/calibration.py [--part A|A3|Acal|R|B|all]
+W. A's t0 and joint runs on a wider array, 24 x 24 sensors at the same 3 mm pitch.
+
+    python experiments/calibration.py [--part A|A3|Acal|R|W|B|all]
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def run(acq, truth, cfg_over, label, rows, volumes=None, seed=None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=["A", "A3", "Acal", "R", "B", "all"], default="all")
+    p.add_argument("--part", choices=["A", "A3", "Acal", "R", "W", "B", "all"], default="all")
     p.add_argument("--out", default="experiments/out/calibration")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -162,6 +164,37 @@ def main(argv=None):
                 rows,
                 seed=seed,
             )
+    if args.part == "W":
+        # A wider aperture: 24 x 24 sensors at the same pitch (69 mm across), which by
+        # timing_tradeoff leaves about twice the evidence of a t0 error.
+        wide = load_array("planar:24x24:3e-3")
+        acq = simulate(
+            phantom.cloud,
+            wide,
+            model="shells",
+            n_samples=2048,
+            noise=0.01,
+            sound_speed=1540.0,
+            t0=0.3e-6,
+            seed=1,
+        )
+        wrong = acq.replace(sound_speed=1500.0, t0=0.0)
+        # The region the 12 x 12 runs inferred, so the cloud and the cost stay comparable.
+        box = [-13.7e-3, 14.6e-3, -10.7e-3, 15.8e-3, 8.9e-3, 21.6e-3]
+        run(
+            wrong.replace(sound_speed=1540.0),
+            truth,
+            {"calibrate": {"params": ["t0"]}, "region": {"bounds": box}},
+            "W: 24 x 24 sensors, calibrate t0",
+            rows,
+        )
+        run(
+            wrong,
+            truth,
+            {"calibrate": {"params": ["sound_speed", "t0"]}, "region": {"bounds": box}},
+            "W: 24 x 24 sensors, calibrate both",
+            rows,
+        )
     if args.part in ("B", "all"):
         acq = simulate(
             phantom.cloud,

@@ -128,7 +128,8 @@ def timing_tradeoff(sensors, lo, hi, c: float, fs: float) -> dict:
 # values of the current code came out 0.3-1.4 m/s off (sound speed alone, 3 runs),
 # 12-28 ns (t0 alone, 5 runs) and 2-4 m/s / 42-58 ns along the line in which the two trade
 # off (both, 5 runs): ~0.1 samples left, by timing_tradeoff, in every case.  The cloud's
-# own misfit hides finer evidence.  A rough guide, from one scene and one noise level.
+# own misfit hides finer evidence.  A rough guide, from one scene and one noise level,
+# for broadband data (through a band-pass response the pulses are longer and hide more).
 SEEN_SAMPLES = 0.1
 
 

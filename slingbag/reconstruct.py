@@ -54,7 +54,11 @@ class Reconstruction:
     config : dict
         The configuration used (see :func:`slingbag.load_config`).
     attrs : dict
-        Region, signal scale, timings and the like, for the result file.
+        Region, signal scale, timings and the like, for the result file; with
+        calibration, the learned values (``calibrated_*``) and, for the sound speed and
+        t0, what the array lets them be resolved to (``calibration_*``, see
+        :func:`slingbag.calibration.timing_tradeoff` and
+        :func:`~slingbag.calibration.expected_errors`).
     """
 
     cloud: GaussianCloud
