@@ -132,6 +132,13 @@ def timing_tradeoff(sensors, lo, hi, c: float, fs: float) -> dict:
 # for broadband data (through a band-pass response the pulses are longer and hide more).
 SEEN_SAMPLES = 0.1
 
+# The arrival time (in samples) a 1 m/s sound-speed error, and a one-sample t0 error, leave
+# after the carry on the array the preset's calibration rates were sized on (the 12 x 12,
+# 3 mm planar array of experiments/calibration.py, by timing_tradeoff: 0.096 and 0.121,
+# rounded up so that array keeps the rates).
+REF_SOUND_SPEED_SAMPLES = 0.1
+REF_T0_RATIO = 0.125
+
 
 def expected_errors(tradeoff: dict, fs: float) -> dict:
     """Rough errors to expect from the calibration on an array (see ``SEEN_SAMPLES``),
@@ -173,10 +180,34 @@ class Calibration:
         self.moments = {}
         self.adam = Adam()
         self.timing = timing_params(cfg)
+        # Step sizes of the sound speed and t0 relative to the preset's (see scale_rates).
+        self.rate_scale = {"sound_speed": 1.0, "t0": 1.0}
         self._grads = {}
         # Corners of the reconstruction region, set by the caller when the cloud is carried.
         self.corners = None
         self._carry_cache = None
+
+    def scale_rates(self, tradeoff: dict) -> dict:
+        """Scale the sound-speed and t0 step sizes to the array (from
+        :func:`timing_tradeoff`) and return the factors.
+
+        Adam steps each by about its rate whatever the gradient, and what a step does to
+        the fit is the arrival time it leaves after the cloud is carried: the preset's
+        rates are sized for an array where 1 m/s leaves ``REF_SOUND_SPEED_SAMPLES`` and a
+        one-sample t0 error ``REF_T0_RATIO`` samples (the 12 x 12, 3 mm array of
+        experiments/calibration.py).  A wider aperture sees both more sharply, so the same
+        steps overshoot: on 24 x 24 the sound speed and t0 rose together until the loss
+        jumped five-fold and the cloud was pruned to a fifth.  Steps are made smaller
+        there, never larger (a narrower array keeps the preset's rates).
+        """
+        fs = self.fs
+        seen_c = tradeoff["sound_speed_residual"] * fs
+        seen_t0 = tradeoff["t0_residual"]
+        self.rate_scale = {
+            "sound_speed": min(1.0, REF_SOUND_SPEED_SAMPLES / max(seen_c, 1e-300)),
+            "t0": min(1.0, REF_T0_RATIO / max(seen_t0, 1e-300)),
+        }
+        return dict(self.rate_scale)
 
     @property
     def needs_scalars(self) -> bool:
@@ -249,10 +280,12 @@ class Calibration:
         lrs = {}
         if "sound_speed" in self.learn:
             grads["sound_speed"] = np.array([radiator_grads["sound_speed"]])
-            lrs["sound_speed"] = self.rates["lr_sound_speed"] * factor
+            lrs["sound_speed"] = (
+                self.rates["lr_sound_speed"] * factor * self.rate_scale["sound_speed"]
+            )
         if "t0" in self.learn:
             grads["t0"] = np.array([radiator_grads["t0"]])
-            lrs["t0"] = self.rates["lr_t0"] / self.fs * factor
+            lrs["t0"] = self.rates["lr_t0"] / self.fs * factor * self.rate_scale["t0"]
         if "gain" in self.learn:
             lrs["gain"] = self.rates["lr_gain"] * factor
         if "response" in self.learn:

@@ -358,6 +358,14 @@ def _one_pass(
             "histories": list(earlier),
         }
     cal = Calibration(acq, cfg)
+    if tradeoff is not None:
+        steps = cal.scale_rates(tradeoff)
+        if pass_index == 0 and min(steps.values()) < 1.0:
+            log.info(
+                "sound-speed and t0 steps scaled to this array's aperture: x%.2f and x%.2f",
+                steps["sound_speed"],
+                steps["t0"],
+            )
     sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     history = {"loss": [], "balls": [], "time": [], "stage": []}
     cal_state = None

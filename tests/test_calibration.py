@@ -393,3 +393,26 @@ def test_timing_tradeoff_depends_on_the_aperture(caplog):
     assert levels == ["WARNING", "INFO", "INFO"]
     assert "calibrate only the other" in caplog.records[0].getMessage()
     assert "sound speed known" in caplog.records[2].getMessage()
+
+
+def test_timing_steps_are_scaled_to_the_aperture():
+    from slingbag.calibration import timing_tradeoff
+
+    start, moved, cal, state = _carry_setup()
+    lo, hi = [-5e-3, -5e-3, 9e-3], [5e-3, 5e-3, 15e-3]
+    # The preset's rates stand on an array no sharper than the reference ...
+    assert cal.scale_rates(timing_tradeoff(_planar(8, 3e-3), lo, hi, 1540.0, FS)) == {
+        "sound_speed": 1.0,
+        "t0": 1.0,
+    }
+    # ... and shrink on a wider one, in proportion to what a step does there.
+    wide = timing_tradeoff(_planar(24, 3e-3), lo, hi, 1540.0, FS)
+    scale = cal.scale_rates(wide)
+    assert 0 < scale["sound_speed"] < 1 and 0 < scale["t0"] < 1
+    assert scale["sound_speed"] * wide["sound_speed_residual"] * FS == pytest.approx(0.1)
+    # Adam's first step is its rate: the scaled one.
+    c0, t0 = cal.c, cal.time0
+    cal.step({"sound_speed": 1.0, "t0": 1.0}, 1.0)
+    rates = cal.rates
+    assert c0 - cal.c == pytest.approx(rates["lr_sound_speed"] * scale["sound_speed"], rel=1e-3)
+    assert (t0 - cal.time0) * FS == pytest.approx(rates["lr_t0"] * scale["t0"], rel=1e-3)
