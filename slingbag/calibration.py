@@ -134,8 +134,9 @@ SEEN_SAMPLES = 0.1
 
 # The arrival time (in samples) a 1 m/s sound-speed error, and a one-sample t0 error, leave
 # after the carry on the array the preset's calibration rates were sized on (the 12 x 12,
-# 3 mm planar array of experiments/calibration.py, by timing_tradeoff: 0.096 and 0.121,
-# rounded up so that array keeps the rates).
+# 3 mm planar array of experiments/calibration.py and the 28 x 27 x 13 mm region it infers
+# there, by timing_tradeoff: 0.096 and 0.121, rounded up so that run keeps the rates).
+# Both depend on the region too: the same array sees a small region close to it sharper.
 REF_SOUND_SPEED_SAMPLES = 0.1
 REF_T0_RATIO = 0.125
 
@@ -195,10 +196,11 @@ class Calibration:
         the fit is the arrival time it leaves after the cloud is carried: the preset's
         rates are sized for an array where 1 m/s leaves ``REF_SOUND_SPEED_SAMPLES`` and a
         one-sample t0 error ``REF_T0_RATIO`` samples (the 12 x 12, 3 mm array of
-        experiments/calibration.py).  A wider aperture sees both more sharply, so the same
-        steps overshoot: on 24 x 24 the sound speed and t0 rose together until the loss
-        jumped five-fold and the cloud was pruned to a fifth.  Steps are made smaller
-        there, never larger (a narrower array keeps the preset's rates).
+        experiments/calibration.py with the region it infers there).  An array that sees
+        the region under wider angles (a wider aperture, or a smaller region closer to
+        it) sees both more sharply, so the same steps overshoot: on 24 x 24 the sound
+        speed and t0 rose together until the loss jumped five-fold and the cloud was
+        pruned to a fifth.  Steps are made smaller there, never larger.
         """
         fs = self.fs
         seen_c = tradeoff["sound_speed_residual"] * fs

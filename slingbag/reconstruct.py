@@ -360,11 +360,11 @@ def _one_pass(
     cal = Calibration(acq, cfg)
     if tradeoff is not None:
         steps = cal.scale_rates(tradeoff)
-        if pass_index == 0 and min(steps.values()) < 1.0:
+        scaled = {k: v for k, v in steps.items() if k in cal.timing and v < 1.0}
+        if pass_index == 0 and scaled:
             log.info(
-                "sound-speed and t0 steps scaled to this array's aperture: x%.2f and x%.2f",
-                steps["sound_speed"],
-                steps["t0"],
+                "calibration steps scaled to what this array sees of the region: %s",
+                ", ".join(f"{k} x{v:.2f}" for k, v in scaled.items()),
             )
     sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     history = {"loss": [], "balls": [], "time": [], "stage": []}
@@ -624,10 +624,14 @@ def _one_pass(
         if key in ("sound_speed", "t0"):
             log.info("calibrated %s: %.6g", key, val)
     if tradeoff is not None:
+        # The joint figures only when both were learned (they describe that estimate).
+        joint = cal.timing == list(TIMING)
         for key, val in tradeoff.items():
-            attrs[f"calibration_{key}"] = val
+            if joint or key in ("sound_speed_residual", "t0_residual"):
+                attrs[f"calibration_{key}"] = val
         for key, val in expected_errors(tradeoff, acq.fs).items():
-            attrs[f"calibration_expected_error_{key}"] = val
+            if joint or not key.startswith("joint"):
+                attrs[f"calibration_expected_error_{key}"] = val
     hist = {k: np.asarray(v) for k, v in history.items()}
     return Reconstruction(cloud=cloud, volume=volume, history=hist, config=cfg, attrs=attrs)
 
