@@ -83,6 +83,41 @@ def run(acq, truth, cfg_over, label, rows, volumes=None, seed=None):
     rows.append(row)
 
 
+def timing_data(phantom, array):
+    """Part A's data on ``array`` (1,540 m/s, t0 = 0.3 us) and the same data labelled with
+    the wrong start (1,500 m/s, 0)."""
+    acq = simulate(
+        phantom.cloud,
+        array,
+        model="shells",
+        n_samples=2048,
+        noise=0.01,
+        sound_speed=1540.0,
+        t0=0.3e-6,
+        seed=1,
+    )
+    return acq, acq.replace(sound_speed=1500.0, t0=0.0)
+
+
+# What each calibrated run learns, and the true value it is given of the other.
+LEARN = {
+    "sound speed": (["sound_speed"], {"t0": 0.3e-6}),
+    "t0": (["t0"], {"sound_speed": 1540.0}),
+    "both": (["sound_speed", "t0"], {}),
+}
+
+
+def calibrate(wrong, truth, rows, which, label, *, passes=None, seed=None, region=None):
+    """One calibrated run from the wrong start (``which``: a key of ``LEARN``)."""
+    params, given = LEARN[which]
+    over = {"calibrate": {"params": params}}
+    if passes is not None:
+        over["calibrate"]["passes"] = passes
+    if region is not None:
+        over["region"] = region
+    run(wrong.replace(**given), truth, over, label, rows, seed=seed)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=["A", "A3", "Acal", "R", "W", "B", "all"], default="all")
@@ -97,104 +132,33 @@ def main(argv=None):
     array = load_array("planar:12x12:3e-3")
     rows = []
     if args.part in ("A", "A3", "Acal", "R", "all"):
-        acq = simulate(
-            phantom.cloud,
-            array,
-            model="shells",
-            n_samples=2048,
-            noise=0.01,
-            sound_speed=1540.0,
-            t0=0.3e-6,
-            seed=1,
-        )
-        wrong = acq.replace(sound_speed=1500.0, t0=0.0)
+        acq, wrong = timing_data(phantom, array)
     if args.part in ("A", "all"):
         run(acq, truth, {}, "A: true c and t0", rows)
         run(wrong, truth, {}, "A: 1500 m/s, t0 = 0, no calibration", rows)
     if args.part in ("A", "Acal", "all"):
-        run(
-            wrong.replace(t0=0.3e-6),
-            truth,
-            {"calibrate": {"params": ["sound_speed"]}},
-            "A: calibrate sound speed (t0 known)",
-            rows,
-        )
+        calibrate(wrong, truth, rows, "sound speed", "A: calibrate sound speed (t0 known)")
     pass_counts = {"A": [2], "A3": [3], "Acal": [2, 3], "all": [2, 3]}.get(args.part, [])
     for passes in pass_counts:
         tag = "" if passes == 2 else f", {passes} passes"
-        run(
-            wrong.replace(sound_speed=1540.0),
-            truth,
-            {"calibrate": {"params": ["t0"], "passes": passes}},
-            f"A: calibrate t0 (c known){tag}",
-            rows,
-        )
-        run(
-            wrong,
-            truth,
-            {"calibrate": {"params": ["sound_speed", "t0"], "passes": passes}},
-            f"A: calibrate both{tag}",
-            rows,
-        )
+        calibrate(wrong, truth, rows, "t0", f"A: calibrate t0 (c known){tag}", passes=passes)
+        calibrate(wrong, truth, rows, "both", f"A: calibrate both{tag}", passes=passes)
     if args.part == "R":
         # The calibrated runs again with other reconstruction seeds: the spread of the
         # learned values (Taichi's parallel sums on the CPU differ from run to run too).
         for seed in (1, 2):
-            run(
-                wrong.replace(t0=0.3e-6),
-                truth,
-                {"calibrate": {"params": ["sound_speed"]}},
-                f"R: calibrate sound speed, seed {seed}",
-                rows,
-                seed=seed,
-            )
-            run(
-                wrong.replace(sound_speed=1540.0),
-                truth,
-                {"calibrate": {"params": ["t0"]}},
-                f"R: calibrate t0, seed {seed}",
-                rows,
-                seed=seed,
-            )
-            run(
-                wrong,
-                truth,
-                {"calibrate": {"params": ["sound_speed", "t0"]}},
-                f"R: calibrate both, seed {seed}",
-                rows,
-                seed=seed,
-            )
+            for which in LEARN:
+                label = f"R: calibrate {which}, seed {seed}"
+                calibrate(wrong, truth, rows, which, label, seed=seed)
     if args.part == "W":
         # A wider aperture: 24 x 24 sensors at the same pitch (69 mm across), which by
         # timing_tradeoff leaves about twice the evidence of a t0 error.
-        wide = load_array("planar:24x24:3e-3")
-        acq = simulate(
-            phantom.cloud,
-            wide,
-            model="shells",
-            n_samples=2048,
-            noise=0.01,
-            sound_speed=1540.0,
-            t0=0.3e-6,
-            seed=1,
-        )
-        wrong = acq.replace(sound_speed=1500.0, t0=0.0)
+        acq, wrong = timing_data(phantom, load_array("planar:24x24:3e-3"))
         # The region the 12 x 12 runs inferred, so the cloud and the cost stay comparable.
-        box = [-13.7e-3, 14.6e-3, -10.7e-3, 15.8e-3, 8.9e-3, 21.6e-3]
-        run(
-            wrong.replace(sound_speed=1540.0),
-            truth,
-            {"calibrate": {"params": ["t0"]}, "region": {"bounds": box}},
-            "W: 24 x 24 sensors, calibrate t0",
-            rows,
-        )
-        run(
-            wrong,
-            truth,
-            {"calibrate": {"params": ["sound_speed", "t0"]}, "region": {"bounds": box}},
-            "W: 24 x 24 sensors, calibrate both",
-            rows,
-        )
+        box = {"bounds": [-13.7e-3, 14.6e-3, -10.7e-3, 15.8e-3, 8.9e-3, 21.6e-3]}
+        for which in ("t0", "both"):
+            label = f"W: 24 x 24 sensors, calibrate {which}"
+            calibrate(wrong, truth, rows, which, label, region=box)
     if args.part in ("B", "all"):
         acq = simulate(
             phantom.cloud,

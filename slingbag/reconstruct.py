@@ -331,11 +331,6 @@ def _one_pass(
     _check_memory(need)
     log.info("memory estimate: %.2f GiB", need / 2**30)
     strategy = DensityStrategy.from_config(cfg, res, lo, hi)
-    tradeoff = None
-    if timing_params(cfg):
-        tradeoff = timing_tradeoff(acq.positions, lo, hi, acq.sound_speed, acq.fs)
-        if pass_index == 0:
-            _say_tradeoff(tradeoff, timing_params(cfg), acq.fs)
     n_coarse, n_fine = int(cfg["coarse"]["iterations"]), int(cfg["fine"]["iterations"])
     if iterations is not None:
         total = max(int(iterations), 1)
@@ -358,7 +353,13 @@ def _one_pass(
             "histories": list(earlier),
         }
     cal = Calibration(acq, cfg)
-    if tradeoff is not None:
+    tradeoff = None
+    if cal.timing:
+        # What the array sees of the sound speed and t0 here: said once, and the steps
+        # sized to it (every pass, as the carried region moves).
+        tradeoff = timing_tradeoff(acq.positions, lo, hi, acq.sound_speed, acq.fs)
+        if pass_index == 0:
+            _say_tradeoff(tradeoff, cal.timing, acq.fs)
         steps = cal.scale_rates(tradeoff)
         scaled = {k: v for k, v in steps.items() if k in cal.timing and v < 1.0}
         if pass_index == 0 and scaled:

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from slingbag.arrays import load_array
 from slingbag.cloud import GaussianCloud
 from slingbag.config import load_config
 from slingbag.errors import InputError
@@ -326,9 +327,7 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
 
 
 def _planar(n, pitch):
-    g = (np.arange(n) - (n - 1) / 2) * pitch
-    X, Y = np.meshgrid(g, g)
-    return np.stack([X.ravel(), Y.ravel(), 0 * X.ravel()], 1)
+    return load_array(f"planar:{n}x{n}:{pitch}").positions
 
 
 def test_timing_tradeoff_matches_the_full_least_squares():
