@@ -1,0 +1,374 @@
+"""The independent benchmark: cases, their data, and UBP against slingbag on each.
+
+No case's signals come from slingbag's radiator: :mod:`slingbag.benchmark.exact` radiates
+hard-edged voxel phantoms (:mod:`slingbag.benchmark.phantoms`), and
+:mod:`slingbag.benchmark.conditions` adds the band limits, transducer response, noise and
+channel faults of real systems.  Wave-solver data (j-Wave, made by
+``experiments/jwave_generate.py``) enter as files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..acquisition import Acquisition, SensorArray
+from ..errors import InputError
+from . import conditions, phantoms
+from .exact import simulate_voxels
+
+log = logging.getLogger("slingbag")
+
+METHODS = ("ubp", "default", "fast")
+SCORES = ("ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "cnr")
+# Bump when the simulator, the phantoms or the conditions change: cached data are keyed on it.
+DATA_VERSION = 1
+# The planar scenes' slab centre above the array, metres.
+PLANAR_DEPTH = 15e-3
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark scene: a phantom, an array and what the acquisition does to it.
+
+    ``array`` is anything :func:`slingbag.load_array` reads, optionally followed by
+    ``@N`` for a random N-sensor subset (seeded by ``seed``).  ``phantom`` names an entry of
+    :data:`PHANTOMS`.  ``file_sound_speed`` is what the file claims when it differs from
+    the truth (calibration cases).  ``response`` is a transducer's (centre Hz, fractional
+    -6 dB bandwidth); its impulse response goes into the file and the reconstruction is
+    told to use it, as a user with such a file would (``--response file``).
+    """
+
+    name: str
+    phantom: str
+    array: str
+    noise: float = 0.01
+    lowpass: float | None = 12e6
+    response: tuple | None = None
+    faults: bool = False
+    fs: float = 40e6
+    samples: int = 2048
+    sound_speed: float = 1500.0
+    file_sound_speed: float | None = None
+    calibrate: tuple = ()
+    source: str = "exact"
+    seed: int = 0
+    tags: tuple = field(default_factory=tuple)
+
+
+def _planar_centre(array: SensorArray) -> np.ndarray:
+    return np.array([*array.positions[:, :2].mean(axis=0), PLANAR_DEPTH])
+
+
+def _vessels(seed, size=(20e-3, 20e-3, 6e-3), **kw):
+    def make(centre):
+        half = np.asarray(size) / 2
+        region = np.ravel(np.column_stack([centre - half, centre + half]))
+        return phantoms.vessel_tree(seed, region, **kw)
+
+    return make
+
+
+def _spheres_only(centre):
+    c = np.asarray(centre)
+    spheres = [
+        (c[0] - 5e-3, c[1] + 3e-3, c[2], 4e-3),
+        (c[0] + 4e-3, c[1] - 4e-3, c[2] - 1e-3, 2.5e-3),
+        (c[0] + 3e-3, c[1] + 6e-3, c[2] + 1e-3, 1.5e-3),
+        (c[0] - 3e-3, c[1] - 6e-3, c[2] + 0.5e-3, 1e-3),
+    ]
+    half = np.array([10e-3, 10e-3, 3e-3])
+    region = np.ravel(np.column_stack([c - half, c + half]))
+    return phantoms.sphere_set(spheres, region, name="spheres")
+
+
+def _vessels_with_spheres(centre):
+    c = np.asarray(centre)
+    spheres = [
+        (c[0] - 5e-3, c[1] + 3e-3, c[2], 3e-3),
+        (c[0] + 4e-3, c[1] - 4e-3, c[2] - 0.5e-3, 2e-3),
+        (c[0] + 2e-3, c[1] + 6e-3, c[2] + 1e-3, 1.2e-3),
+    ]
+    return _vessels(3, spheres=spheres, name="vessels+spheres")(c)
+
+
+def _rat_liver(centre):
+    from ..ply import read_ply
+
+    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "rat_liver_phantom.ply"
+    if not path.exists():
+        raise InputError(str(path), None, "the rat-liver PLY (../shared/data beside the clone)")
+    cloud = read_ply(path)
+    mid = 0.5 * (cloud.xyz.min(axis=0) + cloud.xyz.max(axis=0))
+    cloud.xyz = cloud.xyz - mid + np.asarray(centre)
+    return phantoms.cloud_phantom(cloud, name="rat-liver")
+
+
+# name -> factory(centre) -> HardPhantom
+PHANTOMS = {
+    "vessels": _vessels(0),
+    "vessels-deep": _vessels(1, size=(20e-3, 20e-3, 8e-3)),
+    "vessels-thin": _vessels(2, trunk_radius=(0.2e-3, 0.3e-3), min_radius=0.1e-3),
+    "vessels-thick": _vessels(4, trunk_radius=(0.6e-3, 0.8e-3), min_radius=0.25e-3),
+    "vessels+spheres": _vessels_with_spheres,
+    "spheres": _spheres_only,
+    "rat-liver": _rat_liver,
+}
+
+SPHERE = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "sphere_1013_sensors.txt")
+
+# The full suite (experiments/benchmark.py); tags pick subsets.
+SUITE = [
+    Case("vessels 12x12 12MHz 1%", "vessels", "planar:12x12:3e-3", tags=("core",)),
+    Case("vessels 12x12 12MHz 0%", "vessels", "planar:12x12:3e-3", noise=0.0, tags=("noise",)),
+    Case("vessels 12x12 12MHz 5%", "vessels", "planar:12x12:3e-3", noise=0.05, tags=("noise",)),
+    Case("vessels 24x24 12MHz 1%", "vessels", "planar:24x24:3e-3", tags=("core",)),
+    Case("vessels 7x7 12MHz 1%", "vessels", "planar:7x7:5e-3"),
+    Case("deep vessels 16x16 6MHz 1%", "vessels-deep", "planar:16x16:2e-3", lowpass=6e6),
+    Case("thin vessels 12x12 1.5mm", "vessels-thin", "planar:12x12:1.5e-3"),
+    Case("thick vessels 16x16 3mm", "vessels-thick", "planar:16x16:3e-3", lowpass=6e6),
+    Case(
+        "vessels+spheres 16x16 faults 2%",
+        "vessels+spheres",
+        "planar:16x16:2e-3",
+        noise=0.02,
+        faults=True,
+        tags=("core",),
+    ),
+    Case("spheres 12x12 12MHz 1%", "spheres", "planar:12x12:3e-3"),
+    Case(
+        "vessels 12x12 c 1540 (file 1500)",
+        "vessels",
+        "planar:12x12:3e-3",
+        sound_speed=1540.0,
+        file_sound_speed=1500.0,
+        calibrate=("sound_speed",),
+        tags=("calibration",),
+    ),
+    Case("rat liver sphere-1013", "rat-liver", SPHERE, samples=4096, tags=("liver",)),
+    Case("rat liver sphere-1013@128", "rat-liver", SPHERE + "@128", samples=4096, tags=("liver",)),
+    Case(
+        "rat liver sphere-1013 2MHz band-pass",
+        "rat-liver",
+        SPHERE,
+        samples=4096,
+        lowpass=None,
+        response=(2e6, 0.54),
+        tags=("liver",),
+    ),
+    Case(
+        "vessels hemisphere-1024@256",
+        "vessels-thin",
+        "hemisphere-1024@256",
+        samples=4096,
+        lowpass=6e6,
+    ),
+]
+
+
+def load_case_array(spec: str, seed: int = 0) -> SensorArray:
+    """An array by :func:`slingbag.load_array` spec, ``@N`` for a seeded random subset."""
+    from ..arrays import load_array
+
+    base, _, count = spec.partition("@")
+    array = load_array(base)
+    if not count:
+        return array
+    n = int(count)
+    if not 0 < n <= len(array):
+        raise InputError(spec, None, f"a subset of 1..{len(array)} sensors", got=n)
+    pick = np.sort(np.random.default_rng(seed + 7).choice(len(array), n, replace=False))
+    take = lambda a: None if a is None else a[pick]  # noqa: E731
+    return SensorArray(array.positions[pick], take(array.normals), take(array.areas))
+
+
+def phantom_centre(array: SensorArray) -> np.ndarray:
+    """Where a scene sits for this array: 15 mm in front of a planar array's centre, at
+    the centre of a spherical one."""
+    from ..arrays import fit_sphere
+
+    pos = array.positions
+    centred = pos - pos.mean(axis=0)
+    flat = np.linalg.svd(centred, compute_uv=False)[2] / math.sqrt(len(pos))
+    if flat < 1e-3 * max(np.ptp(pos, axis=0).max(), 1e-9):
+        normal = np.linalg.svd(centred, full_matrices=False)[2][2]
+        normal = normal if normal[np.argmax(np.abs(normal))] > 0 else -normal
+        return pos.mean(axis=0) + PLANAR_DEPTH * normal
+    centre, _ = fit_sphere(pos)
+    return np.asarray(centre, np.float64)
+
+
+def simulate_case(case: Case, array: SensorArray | None = None):
+    """The case's acquisition and truth volume, from the independent simulator.
+
+    Returns
+    -------
+    acquisition : Acquisition
+        With the truth volume attached and the file's (possibly wrong) sound speed.
+    """
+    array = array if array is not None else load_case_array(case.array, case.seed)
+    rng = np.random.default_rng(case.seed + 1)
+    phantom = PHANTOMS[case.phantom](phantom_centre(array))
+    sig = simulate_voxels(
+        phantom.fine.data,
+        phantom.fine.origin,
+        phantom.fine.spacing,
+        array.positions,
+        fs=case.fs,
+        n_samples=case.samples,
+        sound_speed=case.sound_speed,
+    )
+    attrs = {"simulated_by": "slingbag.benchmark.exact (uniform sphere per voxel)"}
+    kernel = None
+    if case.lowpass:
+        sig = conditions.lowpass(sig, case.fs, case.lowpass)
+        attrs["lowpass_hz"] = case.lowpass
+    if case.response is not None:
+        kernel = conditions.transducer_response(case.fs, *case.response)
+        sig = conditions.apply_response(sig, kernel)
+        attrs["transducer"] = f"{case.response[0]:g} Hz, {case.response[1]:g} bandwidth"
+    sig = conditions.add_noise(sig, case.noise, rng)
+    if case.faults:
+        sig, info = conditions.channel_faults(sig, rng)
+        attrs["dead_channels"] = info["dead"]
+    attrs["noise"] = case.noise
+    return Acquisition(
+        signals=sig.astype(np.float32),
+        positions=array.positions,
+        fs=case.fs,
+        sound_speed=case.file_sound_speed or case.sound_speed,
+        normals=array.normals,
+        areas=array.areas,
+        truth_volume=phantom.truth,
+        attrs=attrs,
+        impulse_response=kernel,
+    )
+
+
+def _case_key(case: Case) -> str:
+    text = json.dumps([DATA_VERSION, asdict(case)], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def case_data(case: Case, cache: Path | None):
+    """The case's acquisition, from ``cache`` when it was simulated before."""
+    from ..h5io import read_acquisition, write_acquisition
+
+    if case.source != "exact":
+        return read_acquisition(case.source)
+    path = None if cache is None else Path(cache) / f"{_case_key(case)}.h5"
+    if path is not None and path.exists():
+        return read_acquisition(path)
+    acq = simulate_case(case)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_acquisition(path, acq)
+    return acq
+
+
+def _config_for(case: Case, preset: str, acq: Acquisition, overrides: dict | None):
+    from ..config import load_config
+
+    cfg = load_config(preset, overrides=overrides or None)
+    if acq.impulse_response is not None:
+        cfg["response"]["kind"] = "file"
+    if case.calibrate:
+        cfg["calibrate"]["params"] = list(case.calibrate)
+    return cfg
+
+
+def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
+    """Reconstruct ``acq`` with ``method`` ("ubp" or a preset name); the volume, its
+    seconds and the extra numbers worth reporting."""
+    from ..reconstruct import reconstruct
+    from ..ubp import ubp
+
+    truth = acq.truth_volume
+    start = time.perf_counter()
+    extra = {}
+    if method == "ubp":
+        volume = ubp(acq, truth.origin, truth.spacing, truth.shape)
+    else:
+        cfg = _config_for(case, method, acq, overrides)
+        rec = reconstruct(acq, cfg, progress=progress)
+        volume = rec.volume
+        extra["balls"] = len(rec.cloud)
+        if "calibrated_sound_speed" in rec.attrs:
+            extra["sound_speed"] = float(rec.attrs["calibrated_sound_speed"])
+        history = rec.history.get("data_loss", rec.history.get("loss"))
+        if history is not None and len(history):
+            extra["final_loss"] = float(np.asarray(history)[-1])
+    return volume, time.perf_counter() - start, extra
+
+
+def score(volume, truth) -> dict:
+    from ..metrics import metrics
+
+    m = metrics(volume, truth)
+    return {k: float(m[k]) for k in SCORES}
+
+
+def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, figure=None):
+    """Every method on one case: ``{method: {scores..., "seconds": s, ...}}``."""
+    acq = case_data(case, cache)
+    rows, volumes = {}, {"truth": acq.truth_volume}
+    for method in methods:
+        volume, seconds, extra = run_method(case, acq, method, overrides)
+        rows[method] = {**score(volume, acq.truth_volume), "seconds": seconds, **extra}
+        volumes[method] = volume
+        log.info("%s | %s: SSIM(MAP-z) %.3f in %.0f s", case.name, method,
+                 rows[method]["ssim_map_z"], seconds)
+    if figure is not None:
+        from ..figures import comparison_figure
+
+        comparison_figure(volumes, figure, title=case.name, metrics=rows)
+    return rows
+
+
+def select(names=None, tags=None, suite=SUITE) -> list:
+    """Cases of ``suite`` whose name contains one of ``names`` or that carry one of ``tags``."""
+    if not names and not tags:
+        return list(suite)
+    out = []
+    for case in suite:
+        if names and any(n.lower() in case.name.lower() for n in names):
+            out.append(case)
+        elif tags and set(tags) & set(case.tags):
+            out.append(case)
+    return out
+
+
+def table(results: dict, methods=METHODS) -> str:
+    """Markdown table: one row per case and method, then the mean over cases."""
+    head = "| case | method | SSIM MAP-z | MAP-y | MAP-x | slice | CNR | time (s) |"
+    lines = [head, "|" + "---|" * 8]
+    for name, rows in results.items():
+        for method in methods:
+            if method in rows:
+                r = rows[method]
+                lines.append(
+                    f"| {name} | {method} | {r['ssim_map_z']:.3f} | {r['ssim_map_y']:.3f} | "
+                    f"{r['ssim_map_x']:.3f} | {r['ssim_slice']:.3f} | {r['cnr']:.1f} | "
+                    f"{r['seconds']:.0f} |"
+                )
+    for method in methods:
+        got = [rows[method] for rows in results.values() if method in rows]
+        if got:
+            mean = {k: float(np.mean([g[k] for g in got])) for k in (*SCORES, "seconds")}
+            lines.append(
+                f"| **mean of {len(got)}** | {method} | {mean['ssim_map_z']:.3f} | "
+                f"{mean['ssim_map_y']:.3f} | {mean['ssim_map_x']:.3f} | "
+                f"{mean['ssim_slice']:.3f} | {mean['cnr']:.1f} | {mean['seconds']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def with_array(case: Case, **changes) -> Case:
+    return replace(case, **changes)
