@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "figures",
     "convert",
     "bench",
+    "benchmark",
 ]
 
 

@@ -120,6 +120,7 @@ PHANTOMS = {
     "vessels+spheres": _vessels_with_spheres,
     "spheres": _spheres_only,
     "rat-liver": _rat_liver,
+    "small vessels": _vessels(5, size=(12e-3, 12e-3, 4e-3)),
 }
 
 SPHERE = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "sphere_1013_sensors.txt")
@@ -173,6 +174,29 @@ SUITE = [
 ]
 
 
+# Small cases for the test suite (minutes on 2 cores, with the `fast` preset): a
+# regression on independent data fails CI.
+CI_SUITE = [
+    Case("ci vessels 8x8 12MHz 1%", "small vessels", "planar:8x8:2e-3", samples=1024),
+    Case(
+        "ci vessels 8x8 faults 2%",
+        "small vessels",
+        "planar:8x8:2e-3",
+        samples=1024,
+        noise=0.02,
+        faults=True,
+    ),
+    Case(
+        "ci vessels 8x8 4MHz band-pass",
+        "small vessels",
+        "planar:8x8:2e-3",
+        samples=1024,
+        lowpass=None,
+        response=(4e6, 0.6),
+    ),
+]
+
+
 def load_case_array(spec: str, seed: int = 0) -> SensorArray:
     """An array by :func:`slingbag.load_array` spec, ``@N`` for a seeded random subset."""
     from ..arrays import load_array
@@ -201,8 +225,8 @@ def phantom_centre(array: SensorArray) -> np.ndarray:
         normal = np.linalg.svd(centred, full_matrices=False)[2][2]
         normal = normal if normal[np.argmax(np.abs(normal))] > 0 else -normal
         return pos.mean(axis=0) + PLANAR_DEPTH * normal
-    centre, _ = fit_sphere(pos)
-    return np.asarray(centre, np.float64)
+    centre, _, _ = fit_sphere(pos)
+    return pos.mean(axis=0) if centre is None else np.asarray(centre, np.float64)
 
 
 def simulate_case(case: Case, array: SensorArray | None = None):
@@ -315,21 +339,32 @@ def score(volume, truth) -> dict:
     return {k: float(m[k]) for k in SCORES}
 
 
-def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, figure=None):
-    """Every method on one case: ``{method: {scores..., "seconds": s, ...}}``."""
+def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, on_done=None):
+    """Every method on one case.
+
+    Returns
+    -------
+    rows : dict
+        ``{method: {scores..., "seconds": s, ...}}``.
+    volumes : dict
+        ``{"truth": Volume, method: Volume, ...}``.
+    """
     acq = case_data(case, cache)
     rows, volumes = {}, {"truth": acq.truth_volume}
     for method in methods:
         volume, seconds, extra = run_method(case, acq, method, overrides)
         rows[method] = {**score(volume, acq.truth_volume), "seconds": seconds, **extra}
         volumes[method] = volume
-        log.info("%s | %s: SSIM(MAP-z) %.3f in %.0f s", case.name, method,
-                 rows[method]["ssim_map_z"], seconds)
-    if figure is not None:
-        from ..figures import comparison_figure
-
-        comparison_figure(volumes, figure, title=case.name, metrics=rows)
-    return rows
+        log.info(
+            "%s | %s: SSIM(MAP-z) %.3f in %.0f s",
+            case.name,
+            method,
+            rows[method]["ssim_map_z"],
+            seconds,
+        )
+        if on_done is not None:
+            on_done()
+    return rows, volumes
 
 
 def select(names=None, tags=None, suite=SUITE) -> list:
@@ -372,3 +407,68 @@ def table(results: dict, methods=METHODS) -> str:
 
 def with_array(case: Case, **changes) -> Case:
     return replace(case, **changes)
+
+
+LAB_PHANTOMS = ("vessels", "vessels+spheres", "spheres")
+
+
+def lab_cases(
+    array: str,
+    *,
+    fs: float = 40e6,
+    samples: int = 2048,
+    response=None,
+    noise: float = 0.01,
+    lowpass: float | None = None,
+    sound_speed: float = 1500.0,
+    phantoms_=LAB_PHANTOMS,
+) -> list:
+    """The suite's phantoms on a lab's own array and band (``slingbag benchmark``)."""
+    if lowpass is None and response is None:
+        lowpass = 0.3 * fs  # an anti-alias filter a little below Nyquist
+    return [
+        Case(
+            f"{name} on {Path(array.partition('@')[0]).name}",
+            name,
+            array,
+            noise=noise,
+            lowpass=lowpass,
+            response=tuple(response) if response is not None else None,
+            fs=fs,
+            samples=samples,
+            sound_speed=sound_speed,
+        )
+        for name in phantoms_
+    ]
+
+
+def run_suite(cases, methods=METHODS, *, out=None, cache=None, overrides=None, progress=True):
+    """Run ``methods`` on ``cases``; write ``table.md``, ``results.json`` and one MAP
+    figure per case into ``out`` (atomically); return ``{case: {method: row}}``."""
+    from tqdm.auto import tqdm
+
+    from ..atomic import atomic_path
+
+    out = Path(out) if out is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    bar = tqdm(total=len(cases) * len(methods), disable=not progress, unit="run")
+    for i, case in enumerate(cases):
+        bar.set_description(case.name[:40])
+        rows, volumes = run_case(
+            case, methods, cache=cache, overrides=overrides, on_done=lambda: bar.update(1)
+        )
+        results[case.name] = rows
+        if out is not None:
+            from ..figures import comparison_figure
+
+            comparison_figure(volumes, out / f"case{i:02d}.png", title=case.name, metrics=rows)
+            for name, text in (
+                ("table.md", table(results, methods) + "\n"),
+                ("results.json", json.dumps(results, indent=1)),
+            ):
+                with atomic_path(out / name) as tmp:
+                    Path(tmp).write_text(text)
+    bar.close()
+    return results

@@ -1,0 +1,181 @@
+"""The independent benchmark: its simulator against closed forms, its conditions, its
+phantoms, the command, and a small suite with thresholds on independent data."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from slingbag.benchmark import conditions, phantoms, suite
+from slingbag.benchmark.exact import simulate_spheres, simulate_voxels, sphere_radius
+
+C, FS = 1500.0, 40e6
+
+
+def _supersampled_nwave(r, b, n_samples, t0=0.0, sub=4001):
+    """The uniform sphere's N-wave averaged over each interval by brute force."""
+    t = t0 + np.arange(n_samples) / FS
+    u = C * (t[None, :] + np.linspace(-0.5, 0.5, sub)[:, None] / FS)
+    return np.where(np.abs(u - r) < b, (r - u) / (2 * r), 0.0).mean(axis=0)
+
+
+@pytest.mark.parametrize("b", [0.03e-3, 0.5e-3, 2e-3])
+def test_sphere_matches_interval_average_of_the_n_wave(b):
+    r = 10e-3
+    got = simulate_spheres(
+        np.array([[0, 0, r]]),
+        np.array([1.0]),
+        b,
+        np.zeros((1, 3)),
+        fs=FS,
+        n_samples=600,
+        sound_speed=C,
+        t0=0.1e-6,
+    )[0]
+    want = _supersampled_nwave(r, b, 600, t0=0.1e-6)
+    assert np.abs(got - want).max() < 2e-3 * np.abs(want).max()
+    # Arrival: the pulse is centred on the sample nearest R / c.
+    assert abs(np.argmin(got) - np.argmax(got) - 2 * b / (C / FS)) <= 2
+    assert abs(got.sum()) < 1e-9  # an N-wave carries no net pressure
+
+
+def test_voxels_are_spheres_of_equal_volume_and_add_up():
+    rng = np.random.default_rng(0)
+    data = np.zeros((6, 5, 4))
+    data[rng.random(data.shape) < 0.3] = 1.0
+    data[2, 2, 2] = 2.5
+    origin, spacing = np.array([0, 0, 12e-3]), np.array([1e-4, 1e-4, 1e-4])
+    sensors = rng.normal(0, 5e-3, (7, 3)) * [1, 1, 0]
+    kw = dict(fs=FS, n_samples=800, sound_speed=C)
+    whole = simulate_voxels(data, origin, spacing, sensors, **kw)
+    parts = sum(
+        simulate_voxels(
+            np.where(np.arange(6)[:, None, None] == i, data, 0), origin, spacing, sensors, **kw
+        )
+        for i in range(6)
+    )
+    np.testing.assert_allclose(whole, parts, atol=1e-12)
+    assert sphere_radius(spacing) == pytest.approx((3 / (4 * np.pi)) ** (1 / 3) * 1e-4)
+
+
+def test_sensor_inside_the_object_stays_finite():
+    data = np.ones((5, 5, 5))
+    sig = simulate_voxels(
+        data, [-2e-4] * 3, [1e-4] * 3, np.zeros((1, 3)), fs=FS, n_samples=100, sound_speed=C
+    )
+    assert np.isfinite(sig).all() and np.abs(sig).max() > 0
+
+
+def test_transducer_response_is_causal_with_the_requested_band():
+    h = conditions.transducer_response(FS, 2e6, 0.54)
+    assert abs(h[0]) > 0 and np.isfinite(h).all()
+    f = np.fft.rfftfreq(1 << 16, 1 / FS)
+    mag = np.abs(np.fft.rfft(h, 1 << 16))
+    assert mag[np.argmin(np.abs(f - 2e6))] == pytest.approx(1.0, rel=0.02)
+    band = f[mag >= 0.5]
+    assert (band.max() - band.min()) / 2e6 == pytest.approx(0.54, rel=0.1)
+
+
+def test_lowpass_noise_and_faults():
+    rng = np.random.default_rng(3)
+    t = np.arange(2048) / FS
+    sig = np.stack([np.sin(2 * np.pi * 2e6 * t) + np.sin(2 * np.pi * 15e6 * t)] * 20)
+    low = conditions.lowpass(sig, FS, 6e6)
+    spec = np.abs(np.fft.rfft(low[0]))
+    f = np.fft.rfftfreq(2048, 1 / FS)
+    assert spec[np.argmin(np.abs(f - 15e6))] < 1e-2 * spec[np.argmin(np.abs(f - 2e6))]
+    noisy = conditions.add_noise(sig, 0.05, rng)
+    assert np.std(noisy - sig) == pytest.approx(0.05 * np.abs(sig).max(), rel=0.05)
+    faulty, info = conditions.channel_faults(sig, rng)
+    assert len(info["dead"]) == 3
+    live = np.setdiff1d(np.arange(20), info["dead"])
+    for d in info["dead"]:
+        assert abs(np.corrcoef(faulty[d], sig[d])[0, 1]) < 0.2
+    assert np.corrcoef(faulty[live[0]], sig[live[0]])[0, 1] > 0.99
+
+
+def test_hard_phantoms_have_sharp_walls_and_the_right_volume():
+    c = np.array([0, 0, 15e-3])
+    ph = phantoms.sphere_set([(0, 0, 15e-3, 3e-3)], [-3e-3, 3e-3, -3e-3, 3e-3, 13e-3, 17e-3])
+    fine = ph.fine.data
+    assert set(np.unique(fine)) == {0.0, 1.0}
+    vol = fine.sum() * np.prod(ph.fine.spacing)
+    assert vol == pytest.approx(4 / 3 * np.pi * 1.5e-3**3, rel=0.03)
+    # The truth is the fine grid averaged in blocks: same total, partial voxels at the wall.
+    assert ph.truth.data.sum() * np.prod(ph.truth.spacing) == pytest.approx(vol, rel=1e-5)
+    assert ((ph.truth.data > 0) & (ph.truth.data < 1)).any()
+    centre = ph.truth.origin + np.array(ph.truth.shape) // 2 * ph.truth.spacing
+    assert np.allclose(centre, c, atol=1e-4)
+    tree = suite.PHANTOMS["small vessels"](c)
+    assert 0.01 < (tree.fine.data > 0).mean() < 0.3
+
+
+def test_cases_place_objects_in_front_of_planar_arrays_and_inside_spheres():
+    planar = suite.load_case_array("planar:8x8:2e-3")
+    assert np.allclose(suite.phantom_centre(planar), [0, 0, suite.PLANAR_DEPTH])
+    hemi = suite.load_case_array("hemisphere-1024@100")
+    assert len(hemi) == 100
+    assert np.linalg.norm(suite.phantom_centre(hemi)) < 1e-3
+
+
+@pytest.mark.slow
+def test_independent_ci_suite_thresholds():
+    """Small independent cases: slingbag's `fast` preset against thresholds set from
+    measured scores with a margin, and against UBP."""
+    floors = {
+        "ci vessels 8x8 12MHz 1%": 0.30,
+        "ci vessels 8x8 faults 2%": 0.22,
+        "ci vessels 8x8 4MHz band-pass": 0.06,
+    }
+    for case in suite.CI_SUITE:
+        rows, _ = suite.run_case(case, ["ubp", "fast"])
+        assert rows["fast"]["ssim_map_z"] >= floors[case.name], (case.name, rows)
+        assert rows["fast"]["ssim_map_z"] > rows["ubp"]["ssim_map_z"], (case.name, rows)
+
+
+def test_benchmark_command(tmp_path):
+    out = tmp_path / "report"
+    cmd = [
+        sys.executable,
+        "-m",
+        "slingbag",
+        "--arch",
+        "cpu",
+        "benchmark",
+        "--array",
+        "planar:6x6:3e-3",
+        "--samples",
+        "1024",
+        "--methods",
+        "ubp",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "| vessels on planar:6x6:3e-3 | ubp |" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == 3 and all(0 < r["ubp"]["ssim_map_z"] < 1 for r in results.values())
+    assert len(list(out.glob("case*.png"))) == 3
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--array", "nope.txt"],
+        ["--array", "planar:4x4:1e-3", "--response", "2e6"],
+        ["--array", "planar:4x4:1e-3", "--methods", "ubp,nonsense"],
+    ],
+)
+def test_benchmark_command_bad_input(args, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "slingbag", "benchmark", *args, "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
