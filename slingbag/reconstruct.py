@@ -399,9 +399,15 @@ def _one_pass(
             p0_unit * scale,
         )
 
-    smooth = _lowpass(cfg, res, acq)
-    meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
-    energy = float(np.mean(meas.astype(np.float64) ** 2))
+    # The data as each stage compares them: the coarse stage may fit a smoother version
+    # (big structure first), the fine stage the preset's band.
+    raw_meas = meas
+    views, widths = {}, {}
+    for name, key in (("coarse", "lowpass_coarse"), ("fine", "lowpass")):
+        width = widths[name] = float(cfg["loss"][key]) or float(cfg["loss"]["lowpass"])
+        smooth = _lowpass(width, cfg, res, acq)
+        seen = apply_response(raw_meas, smooth)  # unchanged when there is no low-pass
+        views[name] = (smooth, seen, float(np.mean(seen.astype(np.float64) ** 2)))
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if cal_state is not None:
@@ -420,6 +426,9 @@ def _one_pass(
     try:
         while it < n_total:
             stage = "coarse" if it < n_coarse else "fine"
+            smooth, meas, energy = views[stage]
+            if it == n_coarse and widths["coarse"] != widths["fine"]:
+                best_fit = np.inf  # a new band: misfits are no longer comparable
             if state.n == 0:
                 raise ReconstructionError(
                     "every ball was pruned: the signals may be too weak for the preset's "
@@ -796,10 +805,9 @@ def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     return max(visible, floor)
 
 
-def _lowpass(cfg, res, acq):
+def _lowpass(width, cfg, res, acq):
     """The zero-phase Gaussian both model and data pass through before they are compared
-    (None when ``loss.lowpass`` is 0)."""
-    width = float(cfg["loss"]["lowpass"])
+    (None when ``width`` is 0): ``width`` times the smallest ball's own pulse length."""
     if width <= 0:
         return None
     tau = width * float(cfg["density"]["prune_sigma"]) * res / acq.sound_speed  # seconds
