@@ -56,7 +56,7 @@ def test_demo_writes_every_file(demo_run, capsys):
 
     acq = read_acquisition(out / "acquisition.h5")
     assert acq.n_sensors == 64 and acq.truth_volume is not None
-    assert acq.attrs["simulated_model"] == "shells"
+    assert acq.attrs["simulated_by"] == "slingbag.benchmark.exact"
     ubp = read_result(out / "ubp.h5")
     assert ubp.attrs["method"] == "ubp" and ubp.volume.shape == acq.truth_volume.shape
     rec = read_result(out / "slingbag.h5")
