@@ -26,6 +26,7 @@ from .calibration import (
     timing_tradeoff,
 )
 from .cloud import GaussianCloud
+from .conditioning import clean_acquisition
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import backward_signals, forward_signals
@@ -179,6 +180,7 @@ def reconstruct(
     little of either.  The result is the last pass's; its history holds every pass
     (``history["pass"]``).
     """
+    acquisition = clean_acquisition(acquisition)
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
