@@ -1,16 +1,20 @@
-"""3-D views of a result with PyVista: the volume, the cloud of balls and the sensors.
+"""3-D views of results with PyVista: the volume, the cloud of balls and the sensors.
 
-Scenes are drawn in millimetres.  The volume is volume-rendered (``composite``) or shown as
-a maximum-intensity projection (``mip``); the balls are spheres of radius ``sigma``
-coloured by ``p0``, the brightest first when a cloud is too large to draw whole; sensors are
-small markers.  Interactive windows get check boxes (and keys v, c, s) to switch each part
-on and off; screenshots render off-screen, with no display.
+Scenes are drawn in millimetres.  By default the voxel volume is volume-rendered, its colour
+and opacity ranges taken from its own histogram (:func:`display_levels`) so that every
+structure above about a fifth of the peak shows and the background stays transparent.  The
+camera is framed on what the volume shows, from the side the sensors look from, at an angle
+(:func:`frame_camera`); sensors are small points.  Several results are drawn side by side
+with one shared camera.  Interactive windows get check boxes (and keys v, c, s, x) to switch
+each part on and off, x showing three orthogonal slice planes that can be dragged;
+screenshots render off-screen, with no display.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +23,289 @@ from .atomic import atomic_path
 from .errors import InputError, SlingbagError
 
 MODES = ("volume", "mip", "cloud", "all")
+DEFAULT_MODE = "volume"
 MAX_BALLS = 20_000  # spheres drawn at most; more make an interactive window sluggish
-CMAP = "inferno"
-# Opacity transfer for composite rendering: the faint background stays transparent so the
-# vessels are not hidden in a fog; the brightest voxels are nearly opaque.
-VOLUME_OPACITY = [0.0, 0.0, 0.02, 0.12, 0.35, 0.6, 0.8]
 MM = 1e3
+BACKGROUND = "black"
+SENSOR_COLOR = "deepskyblue"
+
+# Levels from the histogram.  The peak is a high percentile of the object's voxels (those
+# above a small fraction of the maximum), so a few hot voxels do not dim everything else;
+# the floor is the background's level (median + 3 robust standard deviations), held
+# between 5 % and 10 % of the peak so that noise and ball tails stay transparent and
+# every structure above ~10 % of the peak is drawn.
+OBJECT_FRACTION = 0.05
+PEAK_PERCENTILE = 99.0
+FLOOR_RANGE = (0.05, 0.10)
+FRAME_FRACTION = 0.15  # the camera frames the voxels above this fraction of the peak
+# Opacity per voxel (the unit distance is one voxel) at fractions of the peak: a vessel a
+# few voxels thick at 20 % of the peak is clearly seen; the brightest stay see-through enough
+# not to hide everything behind them.
+OPACITY_POINTS = ((0.2, 0.35), (1.0, 0.85))
+MIP_FULL = 0.15  # MIP: opacity reaches 1 at this fraction of the peak
+# Inferno's lowest quarter is near-black, invisible on the dark background: faint
+# structures start at its purple.
+CMAP = "inferno"
+CMAP_START = 0.25
+N_COLORS = 256
+FAINT_BALL = 0.10  # balls under this fraction of the (robust) p0 peak are not drawn
+
+# Camera: from the sensors' side, tilted, turned a little about the sensors' direction;
+# parallel projection, so the labelled axes measure the same everywhere in the frame.
+ELEVATION_DEG = 45.0
+AZIMUTH_DEG = 20.0
+FILL = 0.8  # the framed box spans this fraction of the frame in its tighter direction
+DEFAULT_TOWARD = (0.0, 0.0, -1.0)  # planar arrays lie at z = 0, the tissue at z > 0
+BAR_MARGIN = 0.1  # right-hand share of a panel kept for the colour bar
+
+METHOD_LABELS = {
+    "slingbag": "SlingBAG",
+    "ubp": "UBP",
+    "model-based": "model-based",
+    "model_based": "model-based",
+    "mb": "model-based",
+    "truth": "truth",
+}
+PART_KEYS = {"volume": "v", "cloud": "c", "sensors": "s", "slices": "x"}
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def display_levels(data) -> tuple[float, float]:
+    """Floor and peak used to display a volume, from its histogram.
+
+    Parameters
+    ----------
+    data : array_like
+        Voxel values (any shape; negative values count as background).
+
+    Returns
+    -------
+    (float, float)
+        ``floor`` (values at or below it are transparent) and ``peak`` (the top of the colour
+        range; brighter voxels saturate).  Both 0 for a volume with nothing above zero.
+    """
+    d = np.asarray(data, dtype=np.float64).ravel()
+    d = d[np.isfinite(d)]
+    top = float(d.max()) if d.size else 0.0
+    if top <= 0:
+        return 0.0, 0.0
+    obj = d[d >= OBJECT_FRACTION * top]
+    peak = float(np.percentile(obj, PEAK_PERCENTILE))
+    median = float(np.median(d))
+    spread = 1.4826 * float(np.median(np.abs(d - median)))
+    lo, hi = FLOOR_RANGE
+    floor = float(np.clip(median + 3.0 * spread, lo * peak, hi * peak))
+    return floor, peak
+
+
+def opacity_transfer(floor_frac: float, mip: bool = False, n: int = N_COLORS) -> np.ndarray:
+    """Opacity at ``n`` values spread evenly over the colour range ``[floor_frac, 1]``.
+
+    Values are fractions of the peak.  Composite rendering ramps from 0 at the floor through
+    :data:`OPACITY_POINTS`; MIP ramps to fully opaque at :data:`MIP_FULL`.
+    """
+    x = np.linspace(floor_frac, 1.0, n)
+    if mip:
+        points = [(floor_frac, 0.0), (max(MIP_FULL, floor_frac + 1e-6), 1.0), (1.0, 1.0)]
+    else:
+        points = [(floor_frac, 0.0), *OPACITY_POINTS]
+    xs, ys = zip(*points, strict=True)
+    return np.interp(x, xs, ys)
+
+
+def colormap():
+    """Inferno without its near-black lowest part (see :data:`CMAP_START`)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    base = colormaps[CMAP]
+    return ListedColormap(base(np.linspace(CMAP_START, 1.0, N_COLORS)), name="inferno_lit")
+
+
+def brightest(cloud, max_balls: int = MAX_BALLS):
+    """Indices of the ``max_balls`` balls with the largest ``p0`` (all when fewer).
+
+    Returns
+    -------
+    ndarray of int
+        Sorted brightest first.
+    """
+    n = len(cloud)
+    if max_balls <= 0 or n <= max_balls:
+        return np.argsort(-cloud.p0, kind="stable")
+    top = np.argpartition(-cloud.p0, max_balls - 1)[:max_balls]
+    return top[np.argsort(-cloud.p0[top], kind="stable")]
+
+
+def visible_balls(cloud, max_balls: int = MAX_BALLS) -> tuple[np.ndarray, float]:
+    """The balls worth drawing, brightest first, and the ``p0`` that counts as the peak.
+
+    Balls fainter than :data:`FAINT_BALL` of the peak (a high percentile of ``p0``) are
+    dropped; of the rest, at most ``max_balls`` (0: all) of the brightest are kept.
+    """
+    p0 = np.asarray(cloud.p0, dtype=np.float64)
+    positive = p0[p0 > 0]
+    if not positive.size:
+        return np.zeros(0, dtype=int), 0.0
+    peak = float(np.percentile(positive, PEAK_PERCENTILE))
+    order = brightest(cloud, 0)
+    order = order[p0[order] >= FAINT_BALL * peak]
+    if max_balls > 0:
+        order = order[:max_balls]
+    return order, peak
+
+
+def content_box(volume, floor: float, peak: float) -> np.ndarray:
+    """``(3, 2)`` box in mm around the voxels above :data:`FRAME_FRACTION` of the peak.
+
+    Padded by two voxels and kept inside the volume; the whole volume when nothing is
+    above the threshold.
+    """
+    extent = volume.extent() * MM
+    if peak <= 0:
+        return extent
+    mask = np.asarray(volume.data) >= max(floor, FRAME_FRACTION * peak)
+    if not mask.any():
+        return extent
+    lo_idx, hi_idx = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        lo_idx.append(max(hit[0] - 2, 0))
+        hi_idx.append(min(hit[-1] + 2, volume.shape[axis] - 1))
+    origin = volume.origin * MM
+    spacing = volume.spacing * MM
+    return np.stack([origin + np.array(lo_idx) * spacing, origin + np.array(hi_idx) * spacing], 1)
+
+
+def camera_pose(box, toward=DEFAULT_TOWARD, aspect: float = 4 / 3, reach: float = 0.0):
+    """A parallel-projection camera that frames ``box`` from the ``toward`` side.
+
+    Parameters
+    ----------
+    box : array_like, (3, 2)
+        ``[lo, hi]`` per axis (mm).
+    toward : array_like, (3,)
+        Direction from the object to the sensors; it is "up" on screen and the camera sits
+        :data:`ELEVATION_DEG` above the plane normal to it, turned :data:`AZIMUTH_DEG`
+        about it.
+    aspect : float
+        Width / height of the viewport.
+    reach : float
+        Distance (mm) from the box centre to the farthest thing that must stay in front of
+        the camera (the sensors).
+
+    Returns
+    -------
+    position, focal_point, up : ndarray (3,)
+    parallel_scale : float
+        Half the frame height (mm).  The box's projection is centred and spans
+        :data:`FILL` of the frame in its tighter direction.
+    """
+    box = np.asarray(box, dtype=np.float64)
+    center = box.mean(axis=1)
+    up = np.asarray(toward, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    ref = np.array([0.0, 1.0, 0.0])
+    if abs(ref @ up) > 0.9:
+        ref = np.array([1.0, 0.0, 0.0])
+    h1 = ref - (ref @ up) * up
+    h1 /= np.linalg.norm(h1)
+    h2 = np.cross(up, h1)
+    az, el = np.radians(AZIMUTH_DEG), np.radians(ELEVATION_DEG)
+    horizontal = np.cos(az) * h1 + np.sin(az) * h2
+    back = np.cos(el) * horizontal + np.sin(el) * up  # from the focal point to the camera
+    cam_up = up - (up @ back) * back
+    cam_up /= np.linalg.norm(cam_up)
+    right = np.cross(-back, cam_up)
+    corners = np.array([[x, y, z] for x in box[0] for y in box[1] for z in box[2]]) - center
+    x, y = corners @ right, corners @ cam_up
+    focal = center + right * (x.max() + x.min()) / 2 + cam_up * (y.max() + y.min()) / 2
+    half_w, half_h = (x.max() - x.min()) / 2, (y.max() - y.min()) / 2
+    scale = max(half_h, half_w / aspect) / FILL
+    scale = scale if scale > 0 else 1.0
+    diagonal = float(np.linalg.norm(box[:, 1] - box[:, 0]))
+    distance = 2.0 * diagonal + float(reach) + 1.0
+    return focal + distance * back, focal, cam_up, float(scale)
+
+
+def sensor_direction(positions, center) -> np.ndarray:
+    """Unit direction from ``center`` (mm) to the sensors' mean position (mm); the default
+    :data:`DEFAULT_TOWARD` without sensors or when they surround the object."""
+    if positions is None or not len(positions):
+        return np.array(DEFAULT_TOWARD, dtype=np.float64)
+    p = np.asarray(positions, dtype=np.float64) * MM
+    v = p.mean(axis=0) - np.asarray(center, dtype=np.float64)
+    spread = float(np.linalg.norm(p.max(axis=0) - p.min(axis=0))) or 1.0
+    if np.linalg.norm(v) < 0.05 * spread:
+        return np.array(DEFAULT_TOWARD, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def result_title(result) -> str:
+    """A panel title: the method (SlingBAG, UBP, truth...) and the file name."""
+    method = str(result.attrs.get("method", "")) if result.attrs else ""
+    label = METHOD_LABELS.get(method.lower(), method or "result")
+    name = Path(result.source).name if result.source else ""
+    return f"{label}: {name}" if name else label
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_viewable(path):
+    """A result file, or an acquisition's truth, as a :class:`~slingbag.h5io.Result`.
+
+    An acquisition file (simulated data) is shown through its truth volume (or truth
+    cloud) with its sensors, titled "truth".
+
+    Raises
+    ------
+    InputError
+        If the file is neither a readable result nor an acquisition with a truth.
+    """
+    from .h5io import ACQUISITION_FORMAT, Result, read_acquisition, read_result
+
+    if _format_of(path) == ACQUISITION_FORMAT:
+        acq = read_acquisition(path)
+        if acq.truth_volume is None and acq.truth_cloud is None:
+            raise InputError(
+                acq.source,
+                "truth/volume",
+                "a truth volume or cloud to show (an acquisition without a truth has no image)",
+                hint="reconstruct it first and view the result",
+            )
+        return Result(
+            volume=acq.truth_volume,
+            cloud=acq.truth_cloud if acq.truth_volume is None else None,
+            attrs={"method": "truth"},
+            sensor_positions=acq.positions,
+            source=acq.source,
+        )
+    return read_result(path)
+
+
+def _format_of(path) -> str | None:
+    """The ``format`` root attribute, or None when the file cannot be opened (the readers
+    then report the problem)."""
+    import h5py
+
+    try:
+        with h5py.File(os.fspath(path), "r") as f:
+            value = f.attrs.get("format")
+    except (OSError, ValueError):
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+        value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------------- scene
 
 
 def _pyvista(off_screen: bool):
@@ -44,112 +325,183 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def brightest(cloud, max_balls: int = MAX_BALLS):
-    """Indices of the ``max_balls`` balls with the largest ``p0`` (all when fewer).
+@dataclass
+class Panel:
+    """What one result's panel holds.
 
-    Returns
-    -------
-    ndarray of int
-        Sorted brightest first.
+    Attributes
+    ----------
+    actors : dict of str -> actor or list
+        ``volume``, ``cloud``, ``sensors`` actors and ``slices`` (a list of actors), those
+        actually drawn.
+    widgets : list
+        The slice planes' widgets (interactive dragging).
+    box : ndarray (3, 2)
+        What the camera frames, mm.
+    toward : ndarray (3,)
+        Unit direction from the object to the sensors.
+    title : str
+    levels : (float, float)
+        The volume's display floor and peak (0, 0 without a volume).
     """
-    n = len(cloud)
-    if max_balls <= 0 or n <= max_balls:
-        return np.argsort(-cloud.p0, kind="stable")
-    top = np.argpartition(-cloud.p0, max_balls - 1)[:max_balls]
-    return top[np.argsort(-cloud.p0[top], kind="stable")]
+
+    actors: dict = field(default_factory=dict)
+    widgets: list = field(default_factory=list)
+    box: np.ndarray | None = None
+    toward: np.ndarray | None = None
+    title: str = ""
+    levels: tuple = (0.0, 0.0)
 
 
-def _volume_grid(pv, volume):
+def _volume_grid(pv, volume, peak: float):
     data = np.clip(np.asarray(volume.data, dtype=np.float32), 0.0, None)
-    peak = float(data.max())
     grid = pv.ImageData(
         dimensions=volume.shape,
         spacing=tuple(volume.spacing * MM),
         origin=tuple(volume.origin * MM),
     )
     # ImageData points run x fastest: Fortran order of an (nx, ny, nz) array.
-    grid.point_data["amplitude"] = (data / peak if peak > 0 else data).ravel(order="F")
+    values = np.minimum(data / peak, 1.0) if peak > 0 else data
+    grid.point_data["amplitude"] = values.ravel(order="F")
     return grid
 
 
-def _add_volume(plotter, pv, volume, mip: bool):
-    grid = _volume_grid(pv, volume)
+def _lookup_table(pv, clim, opacity):
+    """Colours from :func:`colormap` and the given opacities (one per colour) over ``clim``.
+
+    Built here rather than passed as ``opacity=`` because PyVista stores an opacity array
+    exactly as long as its table unscaled (0..1 in a 0..255 table): all transparent.
+    """
+    lut = pv.LookupTable(cmap=colormap(), n_values=N_COLORS)
+    values = np.array(lut.values)
+    values[:, 3] = np.round(np.clip(opacity, 0.0, 1.0) * 255).astype(np.uint8)
+    lut.values = values
+    lut.scalar_range = tuple(clim)
+    return lut
+
+
+def _add_volume(plotter, grid, floor_frac: float, voxel_mm: float, mip: bool, scalar_bar: bool):
+    import pyvista as pv
+
+    clim = (floor_frac, 1.0)
     return plotter.add_volume(
         grid,
         scalars="amplitude",
-        cmap=CMAP,
-        clim=(0.0, 1.0),
-        opacity="linear" if mip else VOLUME_OPACITY,
+        cmap=_lookup_table(pv, clim, opacity_transfer(floor_frac, mip=mip)),
+        clim=clim,
+        opacity_unit_distance=voxel_mm,
         blending="maximum" if mip else "composite",
-        show_scalar_bar=False,
-        name="volume",
+        show_scalar_bar=scalar_bar,
+        scalar_bar_args=_bar_args("fraction of peak"),
     )
 
 
-def _add_cloud(plotter, pv, cloud, max_balls: int):
-    keep = brightest(cloud, max_balls)
+def _bar_args(title: str) -> dict:
+    return {
+        "title": title,
+        "color": "white",
+        "vertical": True,
+        "position_x": 1.0 - BAR_MARGIN + 0.015,
+        "position_y": 0.25,
+        "width": 0.025,
+        "height": 0.5,
+        "n_labels": 3,
+        "fmt": "%.2f",
+        "title_font_size": 12,
+        "label_font_size": 11,
+    }
+
+
+def _add_cloud(plotter, pv, cloud, max_balls: int, scalar_bar: bool):
+    keep, peak = visible_balls(cloud, max_balls)
+    if not len(keep):
+        return None, None
     points = pv.PolyData(np.ascontiguousarray(cloud.xyz[keep] * MM))
     points.point_data["sigma"] = cloud.sigma[keep] * MM
-    peak = float(cloud.p0[keep].max()) if len(keep) else 1.0
-    points.point_data["p0"] = cloud.p0[keep] / (peak if peak > 0 else 1.0)
+    points.point_data["p0"] = np.minimum(cloud.p0[keep] / peak, 1.0)
     # A unit sphere scaled by sigma: each ball drawn at its one-sigma radius.
-    sphere = pv.Sphere(radius=1.0, theta_resolution=10, phi_resolution=10)
+    sphere = pv.Sphere(radius=1.0, theta_resolution=12, phi_resolution=12)
     glyphs = points.glyph(geom=sphere, scale="sigma", orient=False, factor=1.0)
+    clim = (FAINT_BALL, 1.0)
+    opacity = np.interp(np.linspace(*clim, N_COLORS), clim, [0.15, 0.95])
     actor = plotter.add_mesh(
         glyphs,
         scalars="p0",
-        cmap=CMAP,
-        clim=(0.0, 1.0),
+        cmap=_lookup_table(pv, clim, opacity),
+        clim=clim,
         smooth_shading=True,
-        scalar_bar_args={"title": "p0 (normalised)", "color": "white"},
-        name="cloud",
+        show_scalar_bar=scalar_bar,
+        scalar_bar_args=_bar_args("p0 / peak"),
     )
-    return actor, len(keep)
+    sig = cloud.sigma[keep] * MM
+    xyz = cloud.xyz[keep] * MM
+    box = np.stack([(xyz - sig[:, None]).min(axis=0), (xyz + sig[:, None]).max(axis=0)], 1)
+    return actor, box
 
 
-def _add_sensors(plotter, pv, positions, size_mm: float):
+def _add_sensors(plotter, pv, positions, point_size: float):
     points = pv.PolyData(np.ascontiguousarray(np.asarray(positions) * MM))
-    marker = pv.Cube(x_length=size_mm, y_length=size_mm, z_length=size_mm / 4)
-    glyphs = points.glyph(geom=marker, orient=False, scale=False)
-    return plotter.add_mesh(glyphs, color="deepskyblue", name="sensors")
+    return plotter.add_mesh(
+        points,
+        color=SENSOR_COLOR,
+        point_size=point_size,
+        render_points_as_spheres=True,
+        opacity=0.8,
+        pickable=False,
+    )
 
 
-def _scene_size(result) -> float:
-    """A length (mm) typical of the scene, to size markers."""
-    boxes = []
-    if result.volume is not None:
-        boxes.append(result.volume.extent() * MM)
-    if result.cloud is not None and len(result.cloud):
-        lo, hi = result.cloud.bounds()
-        boxes.append(np.stack([lo, hi], axis=1) * MM)
-    if result.sensor_positions is not None:
-        p = result.sensor_positions * MM
-        boxes.append(np.stack([p.min(axis=0), p.max(axis=0)], axis=1))
-    if not boxes:
-        return 10.0
-    lo = np.min([b[:, 0] for b in boxes], axis=0)
-    hi = np.max([b[:, 1] for b in boxes], axis=0)
-    return float(np.linalg.norm(hi - lo)) or 10.0
+def _add_slices(plotter, grid, floor_frac: float):
+    """Three orthogonal planes through the volume, each draggable with its widget."""
+    owner = getattr(plotter, "widgets", plotter)  # PyVista >= 0.47 keeps widgets apart
+    before = len(owner.plane_widgets)
+    actors = plotter.add_mesh_slice_orthogonal(
+        grid,
+        scalars="amplitude",
+        cmap=colormap(),
+        clim=(floor_frac, 1.0),
+        below_color=BACKGROUND,
+        show_scalar_bar=False,
+        widget_color="white",
+        interaction_event="always",
+    )
+    return list(actors), list(owner.plane_widgets[before:])
 
 
-def build_scene(plotter, result, mode: str = "all", *, max_balls: int = MAX_BALLS) -> dict:
-    """Add a result's volume, cloud and sensors to a PyVista plotter.
+def build_scene(
+    plotter,
+    result,
+    mode: str = DEFAULT_MODE,
+    *,
+    max_balls: int = MAX_BALLS,
+    slices: bool = False,
+    scalar_bar: bool = True,
+    point_size: float = 5.0,
+) -> Panel:
+    """Add a result's volume, cloud and sensors to the plotter's active renderer.
 
     Parameters
     ----------
     plotter : pyvista.Plotter
     result : slingbag.h5io.Result
     mode : {"volume", "mip", "cloud", "all"}
-        ``volume``: composite volume rendering; ``mip``: maximum-intensity projection;
-        ``cloud``: the balls; ``all``: the volume rendering and the balls.  Sensors are
-        shown whenever the result has them.
+        ``volume`` (default): composite volume rendering; ``mip``: maximum-intensity
+        projection; ``cloud``: the balls (size sigma, colour and opacity by p0, faint ones
+        dropped); ``all``: the volume rendering and the balls.  Sensors are shown whenever
+        the result has them.
     max_balls : int
         Most balls drawn (the brightest); 0 for all.
+    slices : bool
+        Add three orthogonal, draggable slice planes through the volume.
+    scalar_bar : bool
+        Show the colour bar.
+    point_size : float
+        Sensor marker size, pixels.
 
     Returns
     -------
-    dict of str -> vtk actor
-        The parts actually added (``volume``, ``cloud``, ``sensors``), for toggling.
+    Panel
+        The parts added, for toggling, and the box the camera should frame.
 
     Raises
     ------
@@ -161,79 +513,253 @@ def build_scene(plotter, result, mode: str = "all", *, max_balls: int = MAX_BALL
     if mode not in MODES:
         raise InputError("--mode", None, "one of " + ", ".join(MODES), got=mode)
     source = result.source or "result"
-    actors = {}
+    panel = Panel(title=result_title(result))
     want_volume = mode in ("volume", "mip", "all")
     want_cloud = mode in ("cloud", "all")
+    has_cloud = result.cloud is not None and len(result.cloud) > 0
     if want_volume and result.volume is None and mode != "all":
         raise InputError(source, "volume", f"a volume for --mode {mode}", hint="try --mode cloud")
-    if want_cloud and (result.cloud is None or not len(result.cloud)) and mode != "all":
+    if want_cloud and not has_cloud and mode != "all":
         raise InputError(
             source, "cloud", "a cloud of balls for --mode cloud", hint="try --mode volume"
         )
-    if want_volume and result.volume is not None:
-        if float(np.clip(result.volume.data, 0, None).max()) > 0:
-            actors["volume"] = _add_volume(plotter, pv, result.volume, mip=(mode == "mip"))
-    if want_cloud and result.cloud is not None and len(result.cloud):
-        actors["cloud"], _ = _add_cloud(plotter, pv, result.cloud, max_balls)
+    boxes = []
+    if result.volume is not None and (want_volume or slices):
+        floor, peak = display_levels(result.volume.data)
+        panel.levels = (floor, peak)
+        if peak > 0:
+            grid = _volume_grid(pv, result.volume, peak)
+            voxel_mm = float(np.mean(result.volume.spacing) * MM)
+            if want_volume:
+                panel.actors["volume"] = _add_volume(
+                    plotter, grid, floor / peak, voxel_mm, mode == "mip", scalar_bar
+                )
+            if slices:
+                panel.actors["slices"], panel.widgets = _add_slices(plotter, grid, floor / peak)
+            boxes.append(content_box(result.volume, floor, peak))
+    if want_cloud and has_cloud:
+        actor, box = _add_cloud(plotter, pv, result.cloud, max_balls, scalar_bar and not boxes)
+        if actor is not None:
+            panel.actors["cloud"] = actor
+            boxes.append(box)
     if result.sensor_positions is not None and len(result.sensor_positions):
-        actors["sensors"] = _add_sensors(
-            plotter, pv, result.sensor_positions, size_mm=0.012 * _scene_size(result)
-        )
-    if not actors:
+        panel.actors["sensors"] = _add_sensors(plotter, pv, result.sensor_positions, point_size)
+    if not panel.actors:
         raise InputError(source, None, "something to show (a volume, a cloud or sensors)")
+    if boxes:
+        panel.box = np.stack(
+            [np.min([b[:, 0] for b in boxes], axis=0), np.max([b[:, 1] for b in boxes], axis=0)],
+            axis=1,
+        )
+    elif result.volume is not None:
+        panel.box = result.volume.extent() * MM
+    else:
+        p = np.asarray(result.sensor_positions) * MM
+        panel.box = np.stack([p.min(axis=0), p.max(axis=0)], axis=1)
+    panel.toward = sensor_direction(result.sensor_positions, panel.box.mean(axis=1))
+    return panel
+
+
+def _add_axes_labels(plotter, box, font_size: int) -> None:
+    """Labelled axes in millimetres around the framed box."""
     plotter.show_bounds(
-        xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", font_size=10, color="white"
+        bounds=tuple(np.asarray(box).ravel()),
+        xtitle="x (mm)",
+        ytitle="y (mm)",
+        ztitle="z (mm)",
+        n_xlabels=3,
+        n_ylabels=3,
+        n_zlabels=3,
+        fmt="%.0f",
+        font_size=font_size,
+        color="grey",
+        location="outer",
+        ticks="outside",
     )
-    plotter.add_axes()
-    # Sensors (z = 0) above the tissue (z > 0): look from the side and slightly below the
-    # array plane with -z up, as the depth grows downwards in a PA image.
-    plotter.view_vector((0.9, -1.4, 0.7), viewup=(0.0, 0.0, -1.0))
-    plotter.reset_camera()
-    return actors
 
 
-def _add_toggles(plotter, actors: dict) -> None:
-    """Check boxes at the lower left and keys v / c / s to show or hide each part."""
-    keys = {"volume": "v", "cloud": "c", "sensors": "s"}
-    for row, (name, actor) in enumerate(actors.items()):
-
-        def toggle(state, actor=actor):
-            actor.SetVisibility(bool(state))
-
-        plotter.add_checkbox_button_widget(
-            toggle, value=True, position=(10, 10 + 45 * row), size=35, color_on="orange"
-        )
-        plotter.add_text(
-            f"{name} ({keys[name]})", position=(52, 18 + 45 * row), font_size=9, name=f"l{name}"
-        )
-
-        def flip(actor=actor):
-            actor.SetVisibility(not actor.GetVisibility())
-            plotter.render()
-
-        plotter.add_key_event(keys[name], flip)
+def frame_camera(
+    plotter, box, toward, aspect: float, reach: float = 0.0, margin: float = 0.0
+) -> None:
+    """Set the active renderer's camera from :func:`camera_pose` (parallel projection),
+    keeping the right-hand ``margin`` share of the frame free (for the colour bar)."""
+    position, focal, up, scale = camera_pose(box, toward, aspect * (1.0 - margin), reach)
+    # Moving the camera right by half the margin moves the scene left by as much.
+    right = np.cross(focal - position, up)
+    shift = right / np.linalg.norm(right) * margin * scale * aspect
+    position, focal = position + shift, focal + shift
+    plotter.enable_parallel_projection()
+    camera = plotter.camera
+    camera.position = tuple(position)
+    camera.focal_point = tuple(focal)
+    camera.up = tuple(up)
+    camera.parallel_scale = scale
+    plotter.renderer.reset_camera_clipping_range()
 
 
-def view(
-    result,
+def build_view(
+    results,
     *,
-    mode: str = "all",
-    screenshot=None,
+    mode: str = DEFAULT_MODE,
     max_balls: int = MAX_BALLS,
-    window_size=(1200, 900),
-) -> Path | None:
-    """Show a result in an interactive window, or render it to a PNG off-screen.
+    window_size=None,
+    off_screen: bool = False,
+    slices: bool = False,
+):
+    """A plotter showing one result, or several side by side with one shared camera.
 
     Parameters
     ----------
-    result : slingbag.h5io.Result
+    results : Result or sequence of Result
+    mode, max_balls, slices
+        See :func:`build_scene`.
+    window_size : (int, int), optional
+        Default 1200 x 900 for one result, 640 x 560 per panel for several.
+    off_screen : bool
+
+    Returns
+    -------
+    (pyvista.Plotter, list of Panel)
+    """
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    n = len(results)
+    if n == 0:
+        raise InputError("RESULT.h5", None, "at least one result file")
+    if window_size is None:
+        window_size = (1200, 900) if n == 1 else (min(640 * n, 8192), 560)
+    width, height = (int(v) for v in window_size)
+    pv = _pyvista(off_screen)
+    plotter = pv.Plotter(
+        off_screen=off_screen, window_size=[width, height], shape=(1, n), border=False
+    )
+    plotter.set_background(BACKGROUND)
+    scale = min(width / n, height) / 900.0
+    point_size = max(2.0, 6.0 * scale)
+    font = max(6, round(9 * scale))
+    panels = []
+    for i, result in enumerate(results):
+        plotter.subplot(0, i)
+        panel = build_scene(
+            plotter,
+            result,
+            mode,
+            max_balls=max_balls,
+            slices=slices,
+            scalar_bar=(i == n - 1),
+            point_size=point_size,
+        )
+        panels.append(panel)
+        if n > 1:
+            plotter.add_text(panel.title, position="upper_edge", font_size=font + 1, color="white")
+    # One camera for all: frame the union of what the panels show.
+    box = np.stack(
+        [np.min([p.box[:, 0] for p in panels], 0), np.max([p.box[:, 1] for p in panels], 0)], 1
+    )
+    toward = panels[0].toward
+    reach = 0.0
+    for result in results:
+        if result.sensor_positions is not None and len(result.sensor_positions):
+            offsets = np.asarray(result.sensor_positions) * MM - box.mean(axis=1)
+            reach = max(reach, float(np.linalg.norm(offsets, axis=1).max()))
+    for i in range(n):
+        plotter.subplot(0, i)
+        _add_axes_labels(plotter, box, font)
+    plotter.subplot(0, 0)
+    frame_camera(plotter, box, toward, (width / n) / height, reach, BAR_MARGIN)
+    if n > 1:
+        plotter.link_views()
+    for i in range(n):
+        plotter.subplot(0, i)
+        plotter.renderer.reset_camera_clipping_range()
+    if not slices:
+        set_visible(panels, "slices", False)
+    return plotter, panels
+
+
+def set_visible(panels, part: str, visible: bool) -> None:
+    """Show or hide one kind of part (``volume``, ``cloud``, ``sensors``, ``slices``) in
+    every panel."""
+    for panel in panels:
+        item = panel.actors.get(part)
+        if item is None:
+            continue
+        for actor in item if isinstance(item, list) else [item]:
+            actor.SetVisibility(bool(visible))
+        if part == "slices":
+            for widget in panel.widgets:
+                widget.SetEnabled(int(bool(visible)))
+
+
+def _is_visible(panels, part: str) -> bool:
+    for panel in panels:
+        item = panel.actors.get(part)
+        if item is not None:
+            first = item[0] if isinstance(item, list) else item
+            return bool(first.GetVisibility())
+    return False
+
+
+def _add_toggles(plotter, panels) -> None:
+    """Check boxes at the lower left of the first panel and keys v / c / s / x to show or
+    hide each part in every panel."""
+    parts = [p for p in PART_KEYS if any(p in panel.actors for panel in panels)]
+    plotter.subplot(0, 0)
+    for row, part in enumerate(parts):
+
+        def toggle(state, part=part):
+            set_visible(panels, part, bool(state))
+
+        widget = plotter.add_checkbox_button_widget(
+            toggle,
+            value=_is_visible(panels, part),
+            position=(10, 10 + 40 * row),
+            size=30,
+            color_on="orange",
+        )
+        plotter.add_text(
+            f"{part} ({PART_KEYS[part]})",
+            position=(48, 16 + 40 * row),
+            font_size=9,
+            color="white",
+            name=f"label-{part}",
+        )
+
+        def flip(part=part, widget=widget):
+            state = not _is_visible(panels, part)
+            set_visible(panels, part, state)
+            widget.GetRepresentation().SetState(int(state))
+            plotter.render()
+
+        plotter.add_key_event(PART_KEYS[part], flip)
+
+
+def view(
+    results,
+    *,
+    mode: str = DEFAULT_MODE,
+    screenshot=None,
+    max_balls: int = MAX_BALLS,
+    window_size=None,
+    slices: bool = False,
+) -> Path | None:
+    """Show results in an interactive window, or render them to a PNG off-screen.
+
+    Parameters
+    ----------
+    results : Result or sequence of Result
+        One result, or several shown side by side with linked cameras and titles.
     mode : {"volume", "mip", "cloud", "all"}
         See :func:`build_scene`.
     screenshot : str or os.PathLike, optional
         Write a PNG there (atomically) instead of opening a window; needs no display.
     max_balls : int
         Most balls drawn, the brightest first.
-    window_size : (int, int)
+    window_size : (int, int), optional
+        See :func:`build_view`.
+    slices : bool
+        Start with the orthogonal slice planes shown (in a window they can always be
+        switched on with the key x and dragged).
 
     Returns
     -------
@@ -246,14 +772,23 @@ def view(
             "no display for an interactive window (DISPLAY is not set); "
             "use --screenshot FILE.png to render off-screen"
         )
-    pv = _pyvista(off_screen)
-    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
-    plotter.set_background("black")
-    actors = build_scene(plotter, result, mode, max_balls=max_balls)
-    title = f"slingbag view: {Path(result.source).name}" if result.source else "slingbag view"
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    # A window always gets the slice planes, hidden unless asked for, so x can show them.
+    plotter, panels = build_view(
+        results,
+        mode=mode,
+        max_balls=max_balls,
+        window_size=window_size,
+        off_screen=off_screen,
+        slices=slices or not off_screen,
+    )
     if not off_screen:
-        _add_toggles(plotter, actors)
-        plotter.show(title=title)
+        if not slices:
+            set_visible(panels, "slices", False)
+        _add_toggles(plotter, panels)
+        names = ", ".join(Path(r.source).name for r in results if r.source)
+        plotter.show(title=f"slingbag view: {names}" if names else "slingbag view")
         return None
     try:
         image = plotter.screenshot(None, return_img=True)
