@@ -29,11 +29,13 @@ MM = 1e3
 BACKGROUND = "black"
 SENSOR_COLOR = "deepskyblue"
 
-# Levels from the histogram.  The peak is a high percentile of the object's voxels (those
-# above a small fraction of the maximum), so a few hot voxels do not dim everything else;
-# the floor is the background's level (median + 3 robust standard deviations), held
-# between 5 % and 10 % of the peak so that noise and ball tails stay transparent and
-# every structure above ~10 % of the peak is drawn.
+# Levels from the histogram.  The background's level is its median + 3 robust standard
+# deviations; the object is what stands above it (and above a small fraction of a near-top
+# percentile, so a handful of hot voxels counts as neither); the peak is a high percentile
+# of the object, so a few hot voxels do not dim everything else.  The floor, where opacity
+# starts, is the background's level held between 5 % and 10 % of the peak: noise and ball
+# tails stay transparent and every structure above ~10 % of the peak is drawn.
+TOP_PERCENTILE = 99.99
 OBJECT_FRACTION = 0.05
 PEAK_PERCENTILE = 99.0
 FLOOR_RANGE = (0.05, 0.10)
@@ -88,15 +90,17 @@ def display_levels(data) -> tuple[float, float]:
     """
     d = np.asarray(data, dtype=np.float64).ravel()
     d = d[np.isfinite(d)]
-    top = float(d.max()) if d.size else 0.0
-    if top <= 0:
+    if not d.size or float(d.max()) <= 0:
         return 0.0, 0.0
-    obj = d[d >= OBJECT_FRACTION * top]
-    peak = float(np.percentile(obj, PEAK_PERCENTILE))
     median = float(np.median(d))
-    spread = 1.4826 * float(np.median(np.abs(d - median)))
+    background = median + 3.0 * 1.4826 * float(np.median(np.abs(d - median)))
+    top = float(np.percentile(d, TOP_PERCENTILE))
+    if top <= 0:  # fewer positive voxels than the percentile skips
+        top = float(d.max())
+    obj = d[d >= max(background, OBJECT_FRACTION * top)]
+    peak = float(np.percentile(obj, PEAK_PERCENTILE)) if obj.size else top
     lo, hi = FLOOR_RANGE
-    floor = float(np.clip(median + 3.0 * spread, lo * peak, hi * peak))
+    floor = float(np.clip(background, lo * peak, hi * peak))
     return floor, peak
 
 
@@ -392,7 +396,7 @@ def _add_volume(plotter, grid, floor_frac: float, voxel_mm: float, mip: bool, sc
         opacity_unit_distance=voxel_mm,
         blending="maximum" if mip else "composite",
         show_scalar_bar=scalar_bar,
-        scalar_bar_args=_bar_args("fraction of peak"),
+        scalar_bar_args=_bar_args("p0 / peak"),
     )
 
 
@@ -560,17 +564,30 @@ def build_scene(
     return panel
 
 
+def nice_box(box) -> np.ndarray:
+    """``box`` (mm) widened to multiples of a round step (1, 2 or 5 x 10^k, near a tenth of
+    its largest side), so the axis labels read cleanly."""
+    box = np.asarray(box, dtype=np.float64)
+    side = float(np.max(box[:, 1] - box[:, 0])) or 1.0
+    power = 10.0 ** np.floor(np.log10(side / 10.0))
+    step = next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= side / 10.0)
+    lo = np.floor(box[:, 0] / step + 1e-9)
+    hi = np.ceil(box[:, 1] / step - 1e-9)
+    hi = np.where(hi == lo, hi + 1, hi)
+    return np.stack([lo, hi], axis=1) * step
+
+
 def _add_axes_labels(plotter, box, font_size: int) -> None:
-    """Labelled axes in millimetres around the framed box."""
+    """Labelled axes in millimetres around the framed box (widened to round values)."""
     plotter.show_bounds(
-        bounds=tuple(np.asarray(box).ravel()),
+        bounds=tuple(nice_box(box).ravel()),
         xtitle="x (mm)",
         ytitle="y (mm)",
         ztitle="z (mm)",
         n_xlabels=3,
         n_ylabels=3,
         n_zlabels=3,
-        fmt="%.0f",
+        fmt="%g",
         font_size=font_size,
         color="grey",
         location="outer",
