@@ -318,6 +318,36 @@ def test_slices_can_be_switched_and_dragged(offscreen, tubes_file):
     assert np.abs(with_slices - without).sum(axis=-1).astype(bool).mean() > 0.05
 
 
+def test_window_keys_and_check_boxes_switch_parts(offscreen, tubes_file):
+    """The window's controls, driven through VTK events (no display needed)."""
+    from slingbag.view import _add_toggles, _is_visible
+
+    plotter, panels = build_view(
+        [read_viewable(tubes_file)], window_size=SIZE, off_screen=True, slices=True
+    )
+    try:
+        set_visible(panels, "slices", False)  # as a window starts without --slices
+        _add_toggles(plotter, panels)
+        interactor = plotter.iren.interactor
+
+        def press(key):
+            interactor.SetKeySym(key)
+            interactor.SetKeyCode(key)
+            interactor.InvokeEvent("KeyPressEvent")
+
+        press("x")
+        assert _is_visible(panels, "slices")
+        assert all(w.GetEnabled() for w in panels[0].widgets)  # the planes can be dragged
+        press("x")
+        assert not _is_visible(panels, "slices")
+        press("v")
+        assert not _is_visible(panels, "volume") and _is_visible(panels, "sensors")
+        press("s")
+        assert not _is_visible(panels, "sensors")
+    finally:
+        plotter.close()
+
+
 @pytest.mark.parametrize("mode", ["volume", "mip", "cloud", "all"])
 def test_screenshot_is_not_blank(offscreen, result_file, tmp_path, mode, capsys):
     shot = tmp_path / f"{mode}.png"
