@@ -114,7 +114,7 @@ def opacity_transfer(floor_frac: float, mip: bool = False, n: int = N_COLORS) ->
     if mip:
         points = [(floor_frac, 0.0), (max(MIP_FULL, floor_frac + 1e-6), 1.0), (1.0, 1.0)]
     else:
-        points = [(floor_frac, 0.0), *OPACITY_POINTS]
+        points = [(floor_frac, 0.0)] + [(px, py) for px, py in OPACITY_POINTS if px > floor_frac]
     xs, ys = zip(*points, strict=True)
     return np.interp(x, xs, ys)
 
@@ -231,7 +231,9 @@ def camera_pose(box, toward=DEFAULT_TOWARD, aspect: float = 4 / 3, reach: float 
     scale = max(half_h, half_w / aspect) / FILL
     scale = scale if scale > 0 else 1.0
     diagonal = float(np.linalg.norm(box[:, 1] - box[:, 0]))
-    distance = 2.0 * diagonal + float(reach) + 1.0
+    # As far back as a 30-degree perspective camera showing the same frame: the cube axes
+    # size their labels by this distance, so a fixed ratio keeps them one size on screen.
+    distance = max(scale / np.tan(np.radians(15.0)), diagonal)
     return focal + distance * back, focal, cam_up, float(scale)
 
 
@@ -384,7 +386,7 @@ def _lookup_table(pv, clim, opacity):
     return lut
 
 
-def _add_volume(plotter, grid, floor_frac: float, voxel_mm: float, mip: bool, scalar_bar: bool):
+def _add_volume(plotter, grid, floor_frac, voxel_mm, mip: bool, scalar_bar: bool, font: int):
     import pyvista as pv
 
     clim = (floor_frac, 1.0)
@@ -396,11 +398,11 @@ def _add_volume(plotter, grid, floor_frac: float, voxel_mm: float, mip: bool, sc
         opacity_unit_distance=voxel_mm,
         blending="maximum" if mip else "composite",
         show_scalar_bar=scalar_bar,
-        scalar_bar_args=_bar_args("p0 / peak"),
+        scalar_bar_args=_bar_args("p0 / peak", font),
     )
 
 
-def _bar_args(title: str) -> dict:
+def _bar_args(title: str, font: int) -> dict:
     return {
         "title": title,
         "color": "white",
@@ -411,12 +413,12 @@ def _bar_args(title: str) -> dict:
         "height": 0.5,
         "n_labels": 3,
         "fmt": "%.2f",
-        "title_font_size": 12,
-        "label_font_size": 11,
+        "title_font_size": font + 1,
+        "label_font_size": font,
     }
 
 
-def _add_cloud(plotter, pv, cloud, max_balls: int, scalar_bar: bool):
+def _add_cloud(plotter, pv, cloud, max_balls: int, scalar_bar: bool, font: int):
     keep, peak = visible_balls(cloud, max_balls)
     if not len(keep):
         return None, None
@@ -435,7 +437,7 @@ def _add_cloud(plotter, pv, cloud, max_balls: int, scalar_bar: bool):
         clim=clim,
         smooth_shading=True,
         show_scalar_bar=scalar_bar,
-        scalar_bar_args=_bar_args("p0 / peak"),
+        scalar_bar_args=_bar_args("p0 / peak", font),
     )
     sig = cloud.sigma[keep] * MM
     xyz = cloud.xyz[keep] * MM
@@ -481,6 +483,8 @@ def build_scene(
     slices: bool = False,
     scalar_bar: bool = True,
     point_size: float = 5.0,
+    font_size: int = 11,
+    floor: float | None = None,
 ) -> Panel:
     """Add a result's volume, cloud and sensors to the plotter's active renderer.
 
@@ -501,6 +505,11 @@ def build_scene(
         Show the colour bar.
     point_size : float
         Sensor marker size, pixels.
+    font_size : int
+        Colour bar text size.
+    floor : float, optional
+        Fraction of the peak at and below which the volume is transparent, instead of the
+        histogram's choice (e.g. 0.3 to clear the haze of a back-projection).
 
     Returns
     -------
@@ -529,20 +538,32 @@ def build_scene(
         )
     boxes = []
     if result.volume is not None and (want_volume or slices):
-        floor, peak = display_levels(result.volume.data)
-        panel.levels = (floor, peak)
+        floor_value, peak = display_levels(result.volume.data)
+        if floor is not None:
+            floor_value = float(floor) * peak
+        panel.levels = (floor_value, peak)
         if peak > 0:
             grid = _volume_grid(pv, result.volume, peak)
             voxel_mm = float(np.mean(result.volume.spacing) * MM)
             if want_volume:
                 panel.actors["volume"] = _add_volume(
-                    plotter, grid, floor / peak, voxel_mm, mode == "mip", scalar_bar
+                    plotter,
+                    grid,
+                    floor_value / peak,
+                    voxel_mm,
+                    mode == "mip",
+                    scalar_bar,
+                    font_size,
                 )
             if slices:
-                panel.actors["slices"], panel.widgets = _add_slices(plotter, grid, floor / peak)
-            boxes.append(content_box(result.volume, floor, peak))
+                panel.actors["slices"], panel.widgets = _add_slices(
+                    plotter, grid, floor_value / peak
+                )
+            boxes.append(content_box(result.volume, floor_value, peak))
     if want_cloud and has_cloud:
-        actor, box = _add_cloud(plotter, pv, result.cloud, max_balls, scalar_bar and not boxes)
+        actor, box = _add_cloud(
+            plotter, pv, result.cloud, max_balls, scalar_bar and not boxes, font_size
+        )
         if actor is not None:
             panel.actors["cloud"] = actor
             boxes.append(box)
@@ -592,6 +613,7 @@ def _add_axes_labels(plotter, box, font_size: int) -> None:
         color="grey",
         location="outer",
         ticks="outside",
+        use_3d_text=False,  # screen-sized labels, the same whatever the scene's size
     )
 
 
@@ -622,13 +644,14 @@ def build_view(
     window_size=None,
     off_screen: bool = False,
     slices: bool = False,
+    floor: float | None = None,
 ):
     """A plotter showing one result, or several side by side with one shared camera.
 
     Parameters
     ----------
     results : Result or sequence of Result
-    mode, max_balls, slices
+    mode, max_balls, slices, floor
         See :func:`build_scene`.
     window_size : (int, int), optional
         Default 1200 x 900 for one result, 640 x 560 per panel for several.
@@ -653,7 +676,10 @@ def build_view(
     plotter.set_background(BACKGROUND)
     scale = min(width / n, height) / 900.0
     point_size = max(2.0, 6.0 * scale)
-    font = max(6, round(9 * scale))
+    font = max(9, round(12 * scale))
+    # Axis labels: the cube axes size its labels against the camera distance, which
+    # camera_pose keeps in proportion to the frame, so one factor fits every scene.
+    axes_font = max(10, round(18 * scale))
     panels = []
     for i, result in enumerate(results):
         plotter.subplot(0, i)
@@ -665,10 +691,12 @@ def build_view(
             slices=slices,
             scalar_bar=(i == n - 1),
             point_size=point_size,
+            font_size=font,
+            floor=floor,
         )
         panels.append(panel)
         if n > 1:
-            plotter.add_text(panel.title, position="upper_edge", font_size=font + 1, color="white")
+            plotter.add_text(panel.title, position="upper_edge", font_size=font, color="white")
     # One camera for all: frame the union of what the panels show.
     box = np.stack(
         [np.min([p.box[:, 0] for p in panels], 0), np.max([p.box[:, 1] for p in panels], 0)], 1
@@ -681,7 +709,7 @@ def build_view(
             reach = max(reach, float(np.linalg.norm(offsets, axis=1).max()))
     for i in range(n):
         plotter.subplot(0, i)
-        _add_axes_labels(plotter, box, font)
+        _add_axes_labels(plotter, box, axes_font)
     plotter.subplot(0, 0)
     frame_camera(plotter, box, toward, (width / n) / height, reach, BAR_MARGIN)
     if n > 1:
@@ -759,6 +787,7 @@ def view(
     max_balls: int = MAX_BALLS,
     window_size=None,
     slices: bool = False,
+    floor: float | None = None,
 ) -> Path | None:
     """Show results in an interactive window, or render them to a PNG off-screen.
 
@@ -777,6 +806,9 @@ def view(
     slices : bool
         Start with the orthogonal slice planes shown (in a window they can always be
         switched on with the key x and dragged).
+    floor : float, optional
+        Fraction of each volume's peak below which it is transparent (default: from the
+        histogram, see :func:`display_levels`).
 
     Returns
     -------
@@ -799,6 +831,7 @@ def view(
         window_size=window_size,
         off_screen=off_screen,
         slices=slices or not off_screen,
+        floor=floor,
     )
     if not off_screen:
         if not slices:

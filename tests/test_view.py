@@ -24,6 +24,7 @@ from slingbag.view import (
     build_view,
     camera_pose,
     display_levels,
+    nice_box,
     opacity_transfer,
     read_viewable,
     set_visible,
@@ -189,6 +190,8 @@ def test_opacity_transfer_shows_a_fifth_of_the_peak():
     assert opacity[0] == 0.0
     assert np.all(np.diff(opacity) >= 0)
     assert np.interp(0.2, x, opacity) >= 0.3
+    high = opacity_transfer(0.3)  # a floor set above the first knee (--floor 0.3)
+    assert high[0] == 0.0 and np.all(np.diff(high) >= 0) and high[-1] > 0.5
     mip = opacity_transfer(floor, mip=True)
     assert mip[0] == 0.0 and np.interp(0.2, x, mip) == 1.0
 
@@ -209,6 +212,18 @@ def test_camera_frames_the_box_from_the_sensors_side(toward, aspect):
     assert abs(u.max() + u.min()) < 1e-9 and abs(v.max() + v.min()) < 1e-9  # centred
     fill = max((v.max() - v.min()) / (2 * scale), (u.max() - u.min()) / (2 * scale * aspect))
     assert fill == pytest.approx(FILL)
+
+
+@pytest.mark.parametrize(
+    "box", [[[-10, 10], [-9.4, 10], [12, 18]], [[-4.75, 4.75], [-3.1, 2.9], [10.5, 13.5]]]
+)
+def test_axes_box_is_round_and_holds_the_content(box):
+    box = np.asarray(box, float)
+    nice = nice_box(box)
+    assert np.all(nice[:, 0] <= box[:, 0]) and np.all(nice[:, 1] >= box[:, 1])
+    step = 2.0 if (box[:, 1] - box[:, 0]).max() > 10 else 1.0
+    np.testing.assert_allclose(nice / step, np.round(nice / step), atol=1e-9)
+    assert np.all(nice[:, 1] - nice[:, 0] < box[:, 1] - box[:, 0] + 2 * step)
 
 
 def test_faint_balls_are_dropped():
@@ -273,6 +288,18 @@ def test_default_view_shows_both_tubes_and_frames_the_object(offscreen, tubes_fi
     columns = np.flatnonzero(object_pixels.any(axis=0))
     assert (columns[-1] - columns[0] + 1) / width >= 0.5
     assert 0 < sensor_pixels.sum() < object_pixels.sum()
+
+
+def test_floor_option_clears_the_faint_tube(offscreen, tubes_file):
+    plotter, panels = build_view(
+        [read_viewable(tubes_file)], window_size=SIZE, off_screen=True, floor=0.4
+    )
+    try:
+        opacity = panels[0].actors["volume"].prop.GetScalarOpacity()
+        assert opacity.GetValue(0.3) == 0.0 and opacity.GetValue(0.8) > 0.3
+        assert panels[0].levels[0] == pytest.approx(0.4 * panels[0].levels[1])
+    finally:
+        plotter.close()
 
 
 def test_comparison_has_both_panels_and_one_camera(offscreen, tubes_file, acquisition_file):
@@ -369,6 +396,8 @@ def test_view_input_errors(result_file, tmp_path, capsys):
     assert main(["view", str(result_file), "--size", "big", "--screenshot", str(shot)]) == 2
     missing = tmp_path / "no" / "x.png"
     assert main(["view", str(result_file), "--screenshot", str(missing)]) == 2
+    assert main(["view", str(result_file), "--floor", "1.2", "--screenshot", str(shot)]) == 2
+    assert "--floor" in capsys.readouterr().err
     no_truth = tmp_path / "acq.h5"
     write_acquisition(no_truth, Acquisition(np.zeros((2, 8)), np.zeros((2, 3)), 40e6, 1500.0))
     assert main(["view", str(no_truth), "--screenshot", str(shot)]) == 2

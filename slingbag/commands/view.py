@@ -40,6 +40,14 @@ def register(subparsers) -> None:
         help="start with three orthogonal slice planes shown (drag them in the window)",
     )
     parser.add_argument(
+        "--floor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="make each volume transparent below this fraction of its peak, in [0, 1) "
+        "(default: from the volume's histogram, 0.05-0.1)",
+    )
+    parser.add_argument(
         "--screenshot", metavar="FILE.png", default=None, help="render off-screen to this PNG"
     )
     parser.add_argument(
@@ -73,6 +81,8 @@ def run(args) -> int:
     from ..view import read_viewable, view
 
     size = None if args.size is None else _parse_size(args.size)
+    if args.floor is not None and not 0.0 <= args.floor < 1.0:
+        raise InputError("--floor", None, "a fraction of the peak in [0, 1)", got=args.floor)
     if args.max_balls < 0:
         raise InputError("--max-balls", None, "a count >= 0", got=args.max_balls)
     if args.screenshot is not None:
@@ -89,6 +99,7 @@ def run(args) -> int:
         max_balls=args.max_balls,
         window_size=size,
         slices=args.slices,
+        floor=args.floor,
     )
     if path is not None:
         print(f"wrote {path}")
