@@ -405,22 +405,26 @@ def build_view(
     # camera_pose keeps in proportion to the frame, so one factor fits every scene.
     axes_font = max(10, round(18 * scale))
     panels = []
-    for i, result in enumerate(results):
-        plotter.subplot(0, i)
-        panel = build_scene(
-            plotter,
-            result,
-            mode,
-            max_balls=max_balls,
-            slices=slices,
-            scalar_bar=(i == n - 1),
-            point_size=point_size,
-            font_size=font,
-            floor=floor,
-        )
-        panels.append(panel)
-        if n > 1:
-            plotter.add_text(panel.title, position="upper_edge", font_size=font, color="white")
+    try:
+        for i, result in enumerate(results):
+            plotter.subplot(0, i)
+            panel = build_scene(
+                plotter,
+                result,
+                mode,
+                max_balls=max_balls,
+                slices=slices,
+                scalar_bar=(i == n - 1),
+                point_size=point_size,
+                font_size=font,
+                floor=floor,
+            )
+            panels.append(panel)
+            if n > 1:
+                plotter.add_text(panel.title, position="upper_edge", font_size=font, color="white")
+    except BaseException:
+        plotter.close()
+        raise
     # One camera for all: frame the union of what the panels show.
     box = np.stack(
         [np.min([p.box[:, 0] for p in panels], 0), np.max([p.box[:, 1] for p in panels], 0)], 1
@@ -433,9 +437,11 @@ def build_view(
     frame_camera(plotter, box, toward, (width / n) / height, BAR_MARGIN)
     if n > 1:
         plotter.link_views()
-    for i in range(n):
-        plotter.subplot(0, i)
-        plotter.renderer.reset_camera_clipping_range()
+    # The shared camera's clipping range must hold every panel's scene, not the last one's.
+    bounds = np.array([r.ComputeVisiblePropBounds() for r in plotter.renderers], dtype=float)
+    union = [bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min()]
+    union += [bounds[:, 3].max(), bounds[:, 4].min(), bounds[:, 5].max()]
+    plotter.renderers[0].ResetCameraClippingRange(union)
     if not slices:
         set_visible(panels, "slices", False)
     return plotter, panels

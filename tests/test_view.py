@@ -317,6 +317,25 @@ def test_comparison_has_both_panels_and_one_camera(offscreen, tubes_file, acquis
     assert left.mean() > 0.02 and right.mean() > 0.02
 
 
+def test_comparison_of_different_regions_draws_both(offscreen, tubes_file, tmp_path):
+    """One camera for scenes far apart: its clipping range must hold both."""
+    from slingbag.h5io import Result
+
+    near = read_viewable(tubes_file)
+    volume = tubes_volume()
+    far = Result(
+        volume=Volume(volume.data, volume.origin + np.array([0.0, 0.0, 25e-3]), SPACING),
+        attrs={"method": "ubp"},
+        sensor_positions=planar_sensors(),
+    )
+    plotter, _ = build_view([near, far], window_size=(2 * 240, 240), off_screen=True)
+    try:
+        drawn = _drawn(_shot(plotter))
+    finally:
+        plotter.close()
+    assert drawn[:, :240].mean() > 0.02 and drawn[:, 240:].mean() > 0.02
+
+
 def test_comparison_screenshot_from_the_cli(offscreen, tubes_file, acquisition_file, tmp_path):
     shot = tmp_path / "cmp.png"
     argv = ["view", str(tubes_file), str(acquisition_file), "--screenshot", str(shot)]
