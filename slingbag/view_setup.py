@@ -297,14 +297,20 @@ def _format_of(path) -> str | None:
     return value if isinstance(value, str) else None
 
 
+NICE_SLACK = 0.02  # content may overhang the labelled box by this share of its largest side
+
+
 def nice_box(box) -> np.ndarray:
-    """``box`` (mm) widened to multiples of a round step (1, 2 or 5 x 10^k, near a tenth of
-    its largest side), so the axis labels read cleanly."""
+    """``box`` (mm) snapped outwards to multiples of a round step (the largest 1, 2 or 5 x
+    10^k within a tenth of its largest side), so the axis labels read cleanly.  A side that
+    overhangs a step by less than :data:`NICE_SLACK` of the box is snapped inwards instead
+    (a ball's tail just past 10 mm keeps the label at 10)."""
     box = np.asarray(box, dtype=np.float64)
     side = float(np.max(box[:, 1] - box[:, 0])) or 1.0
     power = 10.0 ** np.floor(np.log10(side / 10.0))
-    step = next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= side / 10.0)
-    lo = np.floor(box[:, 0] / step + 1e-9)
-    hi = np.ceil(box[:, 1] / step - 1e-9)
-    hi = np.where(hi == lo, hi + 1, hi)
+    step = max(m * power for m in (1.0, 2.0, 5.0) if m * power <= side / 10.0 + 1e-12)
+    slack = NICE_SLACK * side
+    lo = np.floor((box[:, 0] + slack) / step)
+    hi = np.ceil((box[:, 1] - slack) / step)
+    hi = np.where(hi <= lo, lo + 1, hi)
     return np.stack([lo, hi], axis=1) * step
