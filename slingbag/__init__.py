@@ -51,6 +51,8 @@ _EXPORTS = {
     "read_series": "series",
     "write_series": "series",
     "dynamic_vessels": "phantoms_dynamic",
+    "view": "view",
+    "export_volume": "export",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -61,6 +63,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 from .metrics import metrics  # noqa: E402, F401
 from .reconstruct import reconstruct  # noqa: E402, F401
 from .ubp import ubp  # noqa: E402, F401
+from .view import view  # noqa: E402, F401
 from .voxelize import voxelize  # noqa: E402, F401
 
 

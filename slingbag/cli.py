@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "ubp",
     "metrics",
     "view",
+    "export",
     "figures",
     "convert",
     "bench",

@@ -1,30 +1,56 @@
-"""3-D views of a result with PyVista: the volume, the cloud of balls and the sensors.
+"""3-D views of results with PyVista: the volume, the cloud of balls and the sensors.
 
-Scenes are drawn in millimetres.  The volume is volume-rendered (``composite``) or shown as
-a maximum-intensity projection (``mip``); the balls are spheres of radius ``sigma``
-coloured by ``p0``, the brightest first when a cloud is too large to draw whole; sensors are
-small markers.  Interactive windows get check boxes (and keys v, c, s) to switch each part
-on and off; screenshots render off-screen, with no display.
+Scenes are drawn in millimetres.  By default the voxel volume is volume-rendered, its colour
+and opacity ranges taken from its own histogram (:func:`display_levels`) so that every
+structure above about a fifth of the peak shows and the background stays transparent.  The
+camera is framed on what the volume shows, from the side the sensors look from, at an angle
+(:func:`frame_camera`); sensors are small points.  Several results are drawn side by side
+with one shared camera.  Interactive windows get check boxes (and keys v, c, s, x) to switch
+each part on and off, x showing three orthogonal slice planes that can be dragged;
+screenshots render off-screen, with no display.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
 from .errors import InputError, SlingbagError
+from .view_setup import (  # noqa: F401  (re-exported: the view's building blocks)
+    FAINT_BALL,
+    FILL,
+    MAX_BALLS,
+    MM,
+    N_COLORS,
+    brightest,
+    camera_pose,
+    colormap,
+    content_box,
+    display_levels,
+    nice_box,
+    opacity_transfer,
+    read_viewable,
+    result_title,
+    sensor_direction,
+    visible_balls,
+)
 
 MODES = ("volume", "mip", "cloud", "all")
-MAX_BALLS = 20_000  # spheres drawn at most; more make an interactive window sluggish
-CMAP = "inferno"
-# Opacity transfer for composite rendering: the faint background stays transparent so the
-# vessels are not hidden in a fog; the brightest voxels are nearly opaque.
-VOLUME_OPACITY = [0.0, 0.0, 0.02, 0.12, 0.35, 0.6, 0.8]
-MM = 1e3
+DEFAULT_MODE = "volume"
+BACKGROUND = "black"
+SENSOR_COLOR = "deepskyblue"
+
+BAR_MARGIN = 0.1  # right-hand share of a panel kept for the colour bar
+
+PART_KEYS = {"volume": "v", "cloud": "c", "sensors": "s", "slices": "x"}
+
+
+# --------------------------------------------------------------------------- scene
 
 
 def _pyvista(off_screen: bool):
@@ -44,112 +70,190 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def brightest(cloud, max_balls: int = MAX_BALLS):
-    """Indices of the ``max_balls`` balls with the largest ``p0`` (all when fewer).
+@dataclass
+class Panel:
+    """What one result's panel holds.
 
-    Returns
-    -------
-    ndarray of int
-        Sorted brightest first.
+    Attributes
+    ----------
+    actors : dict of str -> actor or list
+        ``volume``, ``cloud``, ``sensors`` actors and ``slices`` (a list of actors), those
+        actually drawn.
+    widgets : list
+        The slice planes' widgets (interactive dragging).
+    box : ndarray (3, 2)
+        What the camera frames, mm.
+    toward : ndarray (3,)
+        Unit direction from the object to the sensors.
+    title : str
+    levels : (float, float)
+        The volume's display floor and peak (0, 0 without a volume).
     """
-    n = len(cloud)
-    if max_balls <= 0 or n <= max_balls:
-        return np.argsort(-cloud.p0, kind="stable")
-    top = np.argpartition(-cloud.p0, max_balls - 1)[:max_balls]
-    return top[np.argsort(-cloud.p0[top], kind="stable")]
+
+    actors: dict = field(default_factory=dict)
+    widgets: list = field(default_factory=list)
+    box: np.ndarray | None = None
+    toward: np.ndarray | None = None
+    title: str = ""
+    levels: tuple = (0.0, 0.0)
 
 
-def _volume_grid(pv, volume):
+def _volume_grid(pv, volume, peak: float):
     data = np.clip(np.asarray(volume.data, dtype=np.float32), 0.0, None)
-    peak = float(data.max())
     grid = pv.ImageData(
         dimensions=volume.shape,
         spacing=tuple(volume.spacing * MM),
         origin=tuple(volume.origin * MM),
     )
     # ImageData points run x fastest: Fortran order of an (nx, ny, nz) array.
-    grid.point_data["amplitude"] = (data / peak if peak > 0 else data).ravel(order="F")
+    values = np.minimum(data / peak, 1.0) if peak > 0 else data
+    grid.point_data["amplitude"] = values.ravel(order="F")
     return grid
 
 
-def _add_volume(plotter, pv, volume, mip: bool):
-    grid = _volume_grid(pv, volume)
+def _lookup_table(pv, clim, opacity):
+    """Colours from :func:`colormap` and the given opacities (one per colour) over ``clim``.
+
+    Built here rather than passed as ``opacity=`` because PyVista stores an opacity array
+    exactly as long as its table unscaled (0..1 in a 0..255 table): all transparent.
+    """
+    lut = pv.LookupTable(cmap=colormap(), n_values=N_COLORS)
+    values = np.array(lut.values)
+    values[:, 3] = np.round(np.clip(opacity, 0.0, 1.0) * 255).astype(np.uint8)
+    lut.values = values
+    lut.scalar_range = tuple(clim)
+    return lut
+
+
+def _add_volume(plotter, grid, floor_frac, voxel_mm, mip: bool, scalar_bar: bool, font: int):
+    import pyvista as pv
+
+    clim = (floor_frac, 1.0)
     return plotter.add_volume(
         grid,
         scalars="amplitude",
-        cmap=CMAP,
-        clim=(0.0, 1.0),
-        opacity="linear" if mip else VOLUME_OPACITY,
+        cmap=_lookup_table(pv, clim, opacity_transfer(floor_frac, mip=mip)),
+        clim=clim,
+        opacity_unit_distance=voxel_mm,
         blending="maximum" if mip else "composite",
-        show_scalar_bar=False,
-        name="volume",
+        show_scalar_bar=scalar_bar,
+        scalar_bar_args=_bar_args("p0 / peak", font),
     )
 
 
-def _add_cloud(plotter, pv, cloud, max_balls: int):
-    keep = brightest(cloud, max_balls)
+def _bar_args(title: str, font: int) -> dict:
+    return {
+        "title": title,
+        "color": "white",
+        "vertical": True,
+        "position_x": 1.0 - BAR_MARGIN + 0.015,
+        "position_y": 0.25,
+        "width": 0.025,
+        "height": 0.5,
+        "n_labels": 3,
+        "fmt": "%.2f",
+        "title_font_size": font + 1,
+        "label_font_size": font,
+    }
+
+
+def _add_cloud(plotter, pv, cloud, max_balls: int, scalar_bar: bool, font: int):
+    keep, peak = visible_balls(cloud, max_balls)
+    if not len(keep):
+        return None, None
     points = pv.PolyData(np.ascontiguousarray(cloud.xyz[keep] * MM))
     points.point_data["sigma"] = cloud.sigma[keep] * MM
-    peak = float(cloud.p0[keep].max()) if len(keep) else 1.0
-    points.point_data["p0"] = cloud.p0[keep] / (peak if peak > 0 else 1.0)
+    points.point_data["p0"] = np.minimum(cloud.p0[keep] / peak, 1.0)
     # A unit sphere scaled by sigma: each ball drawn at its one-sigma radius.
-    sphere = pv.Sphere(radius=1.0, theta_resolution=10, phi_resolution=10)
+    sphere = pv.Sphere(radius=1.0, theta_resolution=12, phi_resolution=12)
     glyphs = points.glyph(geom=sphere, scale="sigma", orient=False, factor=1.0)
+    clim = (FAINT_BALL, 1.0)
+    opacity = np.interp(np.linspace(*clim, N_COLORS), clim, [0.15, 0.95])
     actor = plotter.add_mesh(
         glyphs,
         scalars="p0",
-        cmap=CMAP,
-        clim=(0.0, 1.0),
+        cmap=_lookup_table(pv, clim, opacity),
+        clim=clim,
         smooth_shading=True,
-        scalar_bar_args={"title": "p0 (normalised)", "color": "white"},
-        name="cloud",
+        show_scalar_bar=scalar_bar,
+        scalar_bar_args=_bar_args("p0 / peak", font),
     )
-    return actor, len(keep)
+    sig = cloud.sigma[keep] * MM
+    xyz = cloud.xyz[keep] * MM
+    box = np.stack([(xyz - sig[:, None]).min(axis=0), (xyz + sig[:, None]).max(axis=0)], 1)
+    return actor, box
 
 
-def _add_sensors(plotter, pv, positions, size_mm: float):
+def _add_sensors(plotter, pv, positions, point_size: float):
     points = pv.PolyData(np.ascontiguousarray(np.asarray(positions) * MM))
-    marker = pv.Cube(x_length=size_mm, y_length=size_mm, z_length=size_mm / 4)
-    glyphs = points.glyph(geom=marker, orient=False, scale=False)
-    return plotter.add_mesh(glyphs, color="deepskyblue", name="sensors")
+    return plotter.add_mesh(
+        points,
+        color=SENSOR_COLOR,
+        point_size=point_size,
+        render_points_as_spheres=True,
+        opacity=0.8,
+        pickable=False,
+    )
 
 
-def _scene_size(result) -> float:
-    """A length (mm) typical of the scene, to size markers."""
-    boxes = []
-    if result.volume is not None:
-        boxes.append(result.volume.extent() * MM)
-    if result.cloud is not None and len(result.cloud):
-        lo, hi = result.cloud.bounds()
-        boxes.append(np.stack([lo, hi], axis=1) * MM)
-    if result.sensor_positions is not None:
-        p = result.sensor_positions * MM
-        boxes.append(np.stack([p.min(axis=0), p.max(axis=0)], axis=1))
-    if not boxes:
-        return 10.0
-    lo = np.min([b[:, 0] for b in boxes], axis=0)
-    hi = np.max([b[:, 1] for b in boxes], axis=0)
-    return float(np.linalg.norm(hi - lo)) or 10.0
+def _add_slices(plotter, grid, floor_frac: float):
+    """Three orthogonal planes through the volume, each draggable with its widget."""
+    owner = getattr(plotter, "widgets", plotter)  # PyVista >= 0.47 keeps widgets apart
+    before = len(owner.plane_widgets)
+    actors = plotter.add_mesh_slice_orthogonal(
+        grid,
+        scalars="amplitude",
+        cmap=colormap(),
+        clim=(floor_frac, 1.0),
+        below_color=BACKGROUND,
+        show_scalar_bar=False,
+        widget_color="white",
+        interaction_event="always",
+    )
+    return list(actors), list(owner.plane_widgets[before:])
 
 
-def build_scene(plotter, result, mode: str = "all", *, max_balls: int = MAX_BALLS) -> dict:
-    """Add a result's volume, cloud and sensors to a PyVista plotter.
+def build_scene(
+    plotter,
+    result,
+    mode: str = DEFAULT_MODE,
+    *,
+    max_balls: int = MAX_BALLS,
+    slices: bool = False,
+    scalar_bar: bool = True,
+    point_size: float = 5.0,
+    font_size: int = 11,
+    floor: float | None = None,
+) -> Panel:
+    """Add a result's volume, cloud and sensors to the plotter's active renderer.
 
     Parameters
     ----------
     plotter : pyvista.Plotter
     result : slingbag.h5io.Result
     mode : {"volume", "mip", "cloud", "all"}
-        ``volume``: composite volume rendering; ``mip``: maximum-intensity projection;
-        ``cloud``: the balls; ``all``: the volume rendering and the balls.  Sensors are
-        shown whenever the result has them.
+        ``volume`` (default): composite volume rendering; ``mip``: maximum-intensity
+        projection; ``cloud``: the balls (size sigma, colour and opacity by p0, faint ones
+        dropped); ``all``: the volume rendering and the balls.  Sensors are shown whenever
+        the result has them.
     max_balls : int
         Most balls drawn (the brightest); 0 for all.
+    slices : bool
+        Add three orthogonal, draggable slice planes through the volume.
+    scalar_bar : bool
+        Show the colour bar.
+    point_size : float
+        Sensor marker size, pixels.
+    font_size : int
+        Colour bar text size.
+    floor : float, optional
+        Fraction of the peak at and below which the volume is transparent, instead of the
+        histogram's choice (e.g. 0.3 to clear the haze of a back-projection).
 
     Returns
     -------
-    dict of str -> vtk actor
-        The parts actually added (``volume``, ``cloud``, ``sensors``), for toggling.
+    Panel
+        The parts added, for toggling, and the box the camera should frame.
 
     Raises
     ------
@@ -161,79 +265,275 @@ def build_scene(plotter, result, mode: str = "all", *, max_balls: int = MAX_BALL
     if mode not in MODES:
         raise InputError("--mode", None, "one of " + ", ".join(MODES), got=mode)
     source = result.source or "result"
-    actors = {}
+    panel = Panel(title=result_title(result))
     want_volume = mode in ("volume", "mip", "all")
     want_cloud = mode in ("cloud", "all")
+    has_cloud = result.cloud is not None and len(result.cloud) > 0
     if want_volume and result.volume is None and mode != "all":
         raise InputError(source, "volume", f"a volume for --mode {mode}", hint="try --mode cloud")
-    if want_cloud and (result.cloud is None or not len(result.cloud)) and mode != "all":
+    if want_cloud and not has_cloud and mode != "all":
         raise InputError(
             source, "cloud", "a cloud of balls for --mode cloud", hint="try --mode volume"
         )
-    if want_volume and result.volume is not None:
-        if float(np.clip(result.volume.data, 0, None).max()) > 0:
-            actors["volume"] = _add_volume(plotter, pv, result.volume, mip=(mode == "mip"))
-    if want_cloud and result.cloud is not None and len(result.cloud):
-        actors["cloud"], _ = _add_cloud(plotter, pv, result.cloud, max_balls)
+    boxes = []
+    if result.volume is not None and (want_volume or slices):
+        floor_value, peak = display_levels(result.volume.data)
+        if floor is not None:
+            floor_value = float(floor) * peak
+        panel.levels = (floor_value, peak)
+        if peak > 0:
+            grid = _volume_grid(pv, result.volume, peak)
+            voxel_mm = float(np.mean(result.volume.spacing) * MM)
+            if want_volume:
+                panel.actors["volume"] = _add_volume(
+                    plotter,
+                    grid,
+                    floor_value / peak,
+                    voxel_mm,
+                    mode == "mip",
+                    scalar_bar,
+                    font_size,
+                )
+            if slices:
+                panel.actors["slices"], panel.widgets = _add_slices(
+                    plotter, grid, floor_value / peak
+                )
+            boxes.append(content_box(result.volume, floor_value, peak))
+    if want_cloud and has_cloud:
+        actor, box = _add_cloud(
+            plotter, pv, result.cloud, max_balls, scalar_bar and not boxes, font_size
+        )
+        if actor is not None:
+            panel.actors["cloud"] = actor
+            boxes.append(box)
     if result.sensor_positions is not None and len(result.sensor_positions):
-        actors["sensors"] = _add_sensors(
-            plotter, pv, result.sensor_positions, size_mm=0.012 * _scene_size(result)
-        )
-    if not actors:
+        panel.actors["sensors"] = _add_sensors(plotter, pv, result.sensor_positions, point_size)
+    if not panel.actors:
         raise InputError(source, None, "something to show (a volume, a cloud or sensors)")
+    if boxes:
+        panel.box = np.stack(
+            [np.min([b[:, 0] for b in boxes], axis=0), np.max([b[:, 1] for b in boxes], axis=0)],
+            axis=1,
+        )
+    elif result.volume is not None:
+        panel.box = result.volume.extent() * MM
+    else:
+        p = np.asarray(result.sensor_positions) * MM
+        panel.box = np.stack([p.min(axis=0), p.max(axis=0)], axis=1)
+    panel.toward = sensor_direction(result.sensor_positions, panel.box.mean(axis=1))
+    return panel
+
+
+def _add_axes_labels(plotter, box, font_size: int) -> None:
+    """Labelled axes in millimetres around the framed box (widened to round values)."""
     plotter.show_bounds(
-        xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", font_size=10, color="white"
+        bounds=tuple(nice_box(box).ravel()),
+        xtitle="x (mm)",
+        ytitle="y (mm)",
+        ztitle="z (mm)",
+        n_xlabels=3,
+        n_ylabels=3,
+        n_zlabels=3,
+        fmt="%g",
+        font_size=font_size,
+        color="grey",
+        location="outer",
+        ticks="outside",
+        use_3d_text=False,  # screen-sized labels, the same whatever the scene's size
     )
-    plotter.add_axes()
-    # Sensors (z = 0) above the tissue (z > 0): look from the side and slightly below the
-    # array plane with -z up, as the depth grows downwards in a PA image.
-    plotter.view_vector((0.9, -1.4, 0.7), viewup=(0.0, 0.0, -1.0))
-    plotter.reset_camera()
-    return actors
 
 
-def _add_toggles(plotter, actors: dict) -> None:
-    """Check boxes at the lower left and keys v / c / s to show or hide each part."""
-    keys = {"volume": "v", "cloud": "c", "sensors": "s"}
-    for row, (name, actor) in enumerate(actors.items()):
-
-        def toggle(state, actor=actor):
-            actor.SetVisibility(bool(state))
-
-        plotter.add_checkbox_button_widget(
-            toggle, value=True, position=(10, 10 + 45 * row), size=35, color_on="orange"
-        )
-        plotter.add_text(
-            f"{name} ({keys[name]})", position=(52, 18 + 45 * row), font_size=9, name=f"l{name}"
-        )
-
-        def flip(actor=actor):
-            actor.SetVisibility(not actor.GetVisibility())
-            plotter.render()
-
-        plotter.add_key_event(keys[name], flip)
+def frame_camera(plotter, box, toward, aspect: float, margin: float = 0.0) -> None:
+    """Set the active renderer's camera from :func:`camera_pose` (parallel projection),
+    keeping the right-hand ``margin`` share of the frame free (for the colour bar)."""
+    position, focal, up, scale = camera_pose(box, toward, aspect * (1.0 - margin))
+    # Moving the camera right by half the margin moves the scene left by as much.
+    right = np.cross(focal - position, up)
+    shift = right / np.linalg.norm(right) * margin * scale * aspect
+    position, focal = position + shift, focal + shift
+    plotter.enable_parallel_projection()
+    camera = plotter.camera
+    camera.position = tuple(position)
+    camera.focal_point = tuple(focal)
+    camera.up = tuple(up)
+    camera.parallel_scale = scale
+    plotter.renderer.reset_camera_clipping_range()
 
 
-def view(
-    result,
+def build_view(
+    results,
     *,
-    mode: str = "all",
-    screenshot=None,
+    mode: str = DEFAULT_MODE,
     max_balls: int = MAX_BALLS,
-    window_size=(1200, 900),
-) -> Path | None:
-    """Show a result in an interactive window, or render it to a PNG off-screen.
+    window_size=None,
+    off_screen: bool = False,
+    slices: bool = False,
+    floor: float | None = None,
+):
+    """A plotter showing one result, or several side by side with one shared camera.
 
     Parameters
     ----------
-    result : slingbag.h5io.Result
+    results : Result or sequence of Result
+    mode, max_balls, slices, floor
+        See :func:`build_scene`.
+    window_size : (int, int), optional
+        Default 1200 x 900 for one result, 640 x 560 per panel for several.
+    off_screen : bool
+
+    Returns
+    -------
+    (pyvista.Plotter, list of Panel)
+    """
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    n = len(results)
+    if n == 0:
+        raise InputError("RESULT.h5", None, "at least one result file")
+    if window_size is None:
+        window_size = (1200, 900) if n == 1 else (min(640 * n, 8192), 560)
+    width, height = (int(v) for v in window_size)
+    pv = _pyvista(off_screen)
+    plotter = pv.Plotter(
+        off_screen=off_screen, window_size=[width, height], shape=(1, n), border=False
+    )
+    plotter.set_background(BACKGROUND)
+    scale = min(width / n, height) / 900.0
+    point_size = max(2.0, 6.0 * scale)
+    font = max(9, round(12 * scale))
+    # Axis labels: the cube axes size its labels against the camera distance, which
+    # camera_pose keeps in proportion to the frame, so one factor fits every scene.
+    axes_font = max(10, round(18 * scale))
+    panels = []
+    try:
+        for i, result in enumerate(results):
+            plotter.subplot(0, i)
+            panel = build_scene(
+                plotter,
+                result,
+                mode,
+                max_balls=max_balls,
+                slices=slices,
+                scalar_bar=(i == n - 1),
+                point_size=point_size,
+                font_size=font,
+                floor=floor,
+            )
+            panels.append(panel)
+            if n > 1:
+                plotter.add_text(panel.title, position="upper_edge", font_size=font, color="white")
+    except BaseException:
+        plotter.close()
+        raise
+    # One camera for all: frame the union of what the panels show.
+    box = np.stack(
+        [np.min([p.box[:, 0] for p in panels], 0), np.max([p.box[:, 1] for p in panels], 0)], 1
+    )
+    toward = panels[0].toward
+    for i in range(n):
+        plotter.subplot(0, i)
+        _add_axes_labels(plotter, box, axes_font)
+    plotter.subplot(0, 0)
+    frame_camera(plotter, box, toward, (width / n) / height, BAR_MARGIN)
+    if n > 1:
+        plotter.link_views()
+    # The shared camera's clipping range must hold every panel's scene, not the last one's.
+    bounds = np.array([r.ComputeVisiblePropBounds() for r in plotter.renderers], dtype=float)
+    union = [bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min()]
+    union += [bounds[:, 3].max(), bounds[:, 4].min(), bounds[:, 5].max()]
+    plotter.renderers[0].ResetCameraClippingRange(union)
+    if not slices:
+        set_visible(panels, "slices", False)
+    return plotter, panels
+
+
+def set_visible(panels, part: str, visible: bool) -> None:
+    """Show or hide one kind of part (``volume``, ``cloud``, ``sensors``, ``slices``) in
+    every panel."""
+    for panel in panels:
+        item = panel.actors.get(part)
+        if item is None:
+            continue
+        for actor in item if isinstance(item, list) else [item]:
+            actor.SetVisibility(bool(visible))
+        if part == "slices":
+            for widget in panel.widgets:
+                widget.SetEnabled(int(bool(visible)))
+
+
+def _is_visible(panels, part: str) -> bool:
+    for panel in panels:
+        item = panel.actors.get(part)
+        if item is not None:
+            first = item[0] if isinstance(item, list) else item
+            return bool(first.GetVisibility())
+    return False
+
+
+def _add_toggles(plotter, panels) -> None:
+    """Check boxes at the lower left of the first panel and keys v / c / s / x to show or
+    hide each part in every panel."""
+    parts = [p for p in PART_KEYS if any(p in panel.actors for panel in panels)]
+    plotter.subplot(0, 0)
+    for row, part in enumerate(parts):
+
+        def toggle(state, part=part):
+            set_visible(panels, part, bool(state))
+
+        widget = plotter.add_checkbox_button_widget(
+            toggle,
+            value=_is_visible(panels, part),
+            position=(10, 10 + 40 * row),
+            size=30,
+            color_on="orange",
+        )
+        plotter.add_text(
+            f"{part} ({PART_KEYS[part]})",
+            position=(48, 16 + 40 * row),
+            font_size=9,
+            color="white",
+            name=f"label-{part}",
+        )
+
+        def flip(part=part, widget=widget):
+            state = not _is_visible(panels, part)
+            set_visible(panels, part, state)
+            widget.GetRepresentation().SetState(int(state))
+            plotter.render()
+
+        plotter.add_key_event(PART_KEYS[part], flip)
+
+
+def view(
+    results,
+    *,
+    mode: str = DEFAULT_MODE,
+    screenshot=None,
+    max_balls: int = MAX_BALLS,
+    window_size=None,
+    slices: bool = False,
+    floor: float | None = None,
+) -> Path | None:
+    """Show results in an interactive window, or render them to a PNG off-screen.
+
+    Parameters
+    ----------
+    results : Result or sequence of Result
+        One result, or several shown side by side with linked cameras and titles.
     mode : {"volume", "mip", "cloud", "all"}
         See :func:`build_scene`.
     screenshot : str or os.PathLike, optional
         Write a PNG there (atomically) instead of opening a window; needs no display.
     max_balls : int
         Most balls drawn, the brightest first.
-    window_size : (int, int)
+    window_size : (int, int), optional
+        See :func:`build_view`.
+    slices : bool
+        Start with the orthogonal slice planes shown (in a window they can always be
+        switched on with the key x and dragged).
+    floor : float, optional
+        Fraction of each volume's peak below which it is transparent (default: from the
+        histogram, see :func:`display_levels`).
 
     Returns
     -------
@@ -246,14 +546,24 @@ def view(
             "no display for an interactive window (DISPLAY is not set); "
             "use --screenshot FILE.png to render off-screen"
         )
-    pv = _pyvista(off_screen)
-    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
-    plotter.set_background("black")
-    actors = build_scene(plotter, result, mode, max_balls=max_balls)
-    title = f"slingbag view: {Path(result.source).name}" if result.source else "slingbag view"
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    # A window always gets the slice planes, hidden unless asked for, so x can show them.
+    plotter, panels = build_view(
+        results,
+        mode=mode,
+        max_balls=max_balls,
+        window_size=window_size,
+        off_screen=off_screen,
+        slices=slices or not off_screen,
+        floor=floor,
+    )
     if not off_screen:
-        _add_toggles(plotter, actors)
-        plotter.show(title=title)
+        if not slices:
+            set_visible(panels, "slices", False)
+        _add_toggles(plotter, panels)
+        names = ", ".join(Path(r.source).name for r in results if r.source)
+        plotter.show(title=f"slingbag view: {names}" if names else "slingbag view")
         return None
     try:
         image = plotter.screenshot(None, return_img=True)

@@ -1,4 +1,4 @@
-"""``slingbag view``: a 3-D view of a result (volume, cloud of balls, sensors)."""
+"""``slingbag view``: a 3-D view of results (volume, cloud of balls, sensors), side by side."""
 
 from __future__ import annotations
 
@@ -8,23 +8,44 @@ from ..errors import InputError
 
 
 def register(subparsers) -> None:
-    from ..view import MAX_BALLS, MODES
+    from ..view import DEFAULT_MODE, MAX_BALLS, MODES
 
     parser = subparsers.add_parser(
         "view",
-        help="3-D view of a result (PyVista)",
-        description="Show a result's volume (volume rendering or MIP), its cloud of balls "
-        "(spheres sized by sigma, coloured by p0) and the sensors.  In the window, check "
-        "boxes and the keys v, c, s switch each part on and off.  --screenshot renders "
-        "off-screen to a PNG instead (no display needed).",
+        help="3-D view of results, side by side (PyVista)",
+        description="Show a result's volume (volume rendering or MIP, colour and opacity "
+        "from its histogram), its cloud of balls (spheres sized by sigma, coloured and "
+        "faded by p0) and the sensors, framed from the sensors' side.  Several files are "
+        "shown side by side with one camera and titles; an acquisition file shows its "
+        "truth.  In the window, check boxes and the keys v, c, s, x switch the volume, "
+        "balls, sensors and three draggable slice planes on and off.  --screenshot renders "
+        "the same layout off-screen to a PNG (no display needed).",
     )
-    parser.add_argument("result", metavar="RESULT.h5", help="result file")
+    parser.add_argument(
+        "results",
+        metavar="RESULT.h5",
+        nargs="+",
+        help="result files (or acquisitions, for their truth), shown side by side",
+    )
     parser.add_argument(
         "--mode",
         choices=MODES,
-        default="all",
-        help="volume: volume rendering; mip: maximum-intensity projection; cloud: the "
-        "balls; all: volume rendering and balls (default)",
+        default=DEFAULT_MODE,
+        help="volume: volume rendering (default); mip: maximum-intensity projection; "
+        "cloud: the balls; all: volume rendering and balls",
+    )
+    parser.add_argument(
+        "--slices",
+        action="store_true",
+        help="start with three orthogonal slice planes shown (drag them in the window)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="make each volume transparent below this fraction of its peak, in [0, 1) "
+        "(default: from the volume's histogram, 0.05-0.1)",
     )
     parser.add_argument(
         "--screenshot", metavar="FILE.png", default=None, help="render off-screen to this PNG"
@@ -38,8 +59,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--size",
         metavar="WxH",
-        default="1200x900",
-        help="window or screenshot size in pixels (1200x900)",
+        default=None,
+        help="window or screenshot size in pixels (1200x900; 640x560 per panel for "
+        "several results)",
     )
     parser.set_defaults(func=run)
 
@@ -56,10 +78,11 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from ..h5io import read_result
-    from ..view import view
+    from ..view import read_viewable, view
 
-    size = _parse_size(args.size)
+    size = None if args.size is None else _parse_size(args.size)
+    if args.floor is not None and not 0.0 <= args.floor < 1.0:
+        raise InputError("--floor", None, "a fraction of the peak in [0, 1)", got=args.floor)
     if args.max_balls < 0:
         raise InputError("--max-balls", None, "a count >= 0", got=args.max_balls)
     if args.screenshot is not None:
@@ -68,13 +91,15 @@ def run(args) -> int:
             raise InputError(
                 "--screenshot", None, "a file in an existing folder", got=args.screenshot
             )
-    result = read_result(args.result)
+    results = [read_viewable(path) for path in args.results]
     path = view(
-        result,
+        results,
         mode=args.mode,
         screenshot=args.screenshot,
         max_balls=args.max_balls,
         window_size=size,
+        slices=args.slices,
+        floor=args.floor,
     )
     if path is not None:
         print(f"wrote {path}")
