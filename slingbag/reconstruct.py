@@ -25,6 +25,7 @@ from .calibration import (
     timing_params,
     timing_tradeoff,
 )
+from .checkpoint import checkpoint_pass, load_checkpoint, save_checkpoint
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
@@ -185,7 +186,7 @@ def reconstruct(
     first, acq, histories, rec = 0, acquisition, [], None
     if resume and ckpt is not None and ckpt.exists():
         # A checkpoint from a run with more passes ends in this run's last one.
-        index, start = _checkpoint_pass(ckpt)
+        index, start = checkpoint_pass(ckpt)
         first = min(index, passes - 1)
         if start is not None:
             # The pass resumes as it ran: from the values and region the passes before
@@ -284,17 +285,6 @@ def _joined_histories(histories: list, first: int) -> dict:
     return out
 
 
-def _checkpoint_pass(path: Path) -> tuple[int, dict | None]:
-    """The calibration pass a checkpoint was written in, and how that pass started
-    (None for checkpoints of single-pass runs)."""
-    import pickle
-
-    data, meta = _open_checkpoint(path)
-    start = pickle.loads(bytes(data["pass_start"])) if "pass_start" in data.files else None
-    data.close()
-    return int(meta.get("pass", 0)), start
-
-
 def _one_pass(
     acquisition: Acquisition,
     config: dict,
@@ -369,11 +359,9 @@ def _one_pass(
             )
     sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     history = {"loss": [], "balls": [], "time": [], "stage": []}
-    cal_state = None
+    resumed = None  # the loop's state from a checkpoint
     if resume and ckpt is not None and ckpt.exists():
-        state, adam, it0, p0_unit, lr_scale, retries, history, rng, cal_state = _load_checkpoint(
-            ckpt, cfg
-        )
+        state, adam, it0, p0_unit, lr_scale, retries, history, rng, resumed = load_checkpoint(ckpt)
         log.info("resumed from %s at iteration %d", ckpt, it0)
     else:
         if init_cloud is not None and init_cloud.n > 0:
@@ -404,8 +392,8 @@ def _one_pass(
     energy = float(np.mean(meas.astype(np.float64) ** 2))
     if cal.needs_scalars:
         cal.set_region(lo, hi)
-    if cal_state is not None:
-        cal.restore(cal_state)
+    if resumed is not None:
+        cal.restore(resumed["cal"])
         _follow_region(strategy, cal)
     batch = _batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors)
     l1 = float(cfg["loss"]["l1" if cal.response is None else "l1_band_limited"])
@@ -413,6 +401,11 @@ def _one_pass(
     best = (np.inf, None)
     best_fit = np.inf  # lowest data misfit so far (the loss less any L1 term)
     snapshot = _snapshot(state, adam, it0, lr_scale, cal)
+    if resumed is not None:
+        # The L1 weight, the best state and the rollback snapshot as the unbroken run
+        # has them, so a resumed run steps (and rolls back) exactly as it would.
+        l1_abs, best_fit = resumed["l1_abs"], resumed["best_fit"]
+        best, snapshot = tuple(resumed["best"]), resumed["snapshot"]
     undo = None  # the state just before the last density step, while it may be undone
     ckpt_due = False
     bar = _progress(n_total, it0, progress)
@@ -459,7 +452,7 @@ def _one_pass(
                     model,
                     cal.needs_scalars,
                 )
-            if _diverged(loss, grads, best_fit, it - it0):
+            if _diverged(loss, grads, best_fit, it):
                 if undo is not None and it - undo["it"] < UNDO_WINDOW:
                     # The density step just before blew the loss up (e.g. a split exposing
                     # amplitude the data could not see): going back to after it would
@@ -564,20 +557,17 @@ def _one_pass(
             # steps exactly as an unbroken one.
             if ckpt_due and undo is None and it < n_total:
                 ckpt_due = False
-                _save_checkpoint(
-                    ckpt,
-                    state,
-                    adam,
-                    it,
-                    p0_unit,
-                    lr_scale,
-                    retries,
-                    history,
-                    rng,
-                    cfg,
-                    cal,
-                    pass_index,
-                    pass_start,
+                loop = {
+                    "cal": cal.snapshot(),
+                    "l1_abs": l1_abs,
+                    "best": best,
+                    "best_fit": best_fit,
+                    "snapshot": snapshot,
+                    "pass": pass_index,
+                    "pass_start": pass_start,
+                }
+                save_checkpoint(
+                    ckpt, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, loop
                 )
     finally:
         if bar is not None:
@@ -871,85 +861,3 @@ def _roll_back(state, adam, cal, strategy, snap):
     cal.restore(snap["cal"])
     _follow_region(strategy, cal)
     return out
-
-
-def _save_checkpoint(
-    path,
-    state,
-    adam,
-    it,
-    p0_unit,
-    lr_scale,
-    retries,
-    history,
-    rng,
-    cfg,
-    cal,
-    pass_index=0,
-    pass_start=None,
-):
-    import pickle
-
-    from .atomic import atomic_path
-
-    arrays = {"xyz": state.xyz, "p0": state.p0, "sigma": state.sigma}
-    for name, (m, v) in state.moments.items():
-        arrays[f"m_{name}"] = m
-        arrays[f"v_{name}"] = v
-    for k, v in history.items():
-        arrays[f"h_{k}"] = np.asarray(v)
-    meta = {
-        "it": it,
-        "adam_t": adam.t,
-        "adam_eps": adam.eps,
-        "p0_unit": p0_unit,
-        "lr_scale": lr_scale,
-        "retries": retries,
-        "rng": rng.bit_generator.state,
-        "config": to_toml(cfg),
-        "pass": pass_index,
-    }
-    arrays["cal"] = np.frombuffer(pickle.dumps(cal.snapshot()), np.uint8)
-    if pass_start is not None:
-        arrays["pass_start"] = np.frombuffer(pickle.dumps(pass_start), np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-
-
-def _open_checkpoint(path):
-    """The checkpoint's arrays (an open ``NpzFile``) and its metadata."""
-    try:
-        data = np.load(path)
-        meta = json.loads(bytes(data["meta"]).decode())
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is one error
-        raise InputError(str(path), None, "a slingbag checkpoint", str(exc)) from None
-    return data, meta
-
-
-def _load_checkpoint(path, cfg):
-    data, meta = _open_checkpoint(path)
-    state = CloudState(data["xyz"], data["p0"], data["sigma"])
-    for name in ("xyz", "p0", "sigma"):
-        if f"m_{name}" in data:
-            state.moments[name] = (data[f"m_{name}"], data[f"v_{name}"])
-    adam = Adam()
-    adam.t = int(meta["adam_t"])
-    adam.eps = {k: float(v) for k, v in meta["adam_eps"].items()}
-    history = {k[2:]: list(data[k]) for k in data.files if k.startswith("h_")}
-    import pickle
-
-    cal_state = pickle.loads(bytes(data["cal"])) if "cal" in data.files else None
-    rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
-    return (
-        state,
-        adam,
-        int(meta["it"]),
-        float(meta["p0_unit"]),
-        float(meta["lr_scale"]),
-        int(meta["retries"]),
-        history,
-        rng,
-        cal_state,
-    )
