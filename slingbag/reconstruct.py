@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition
+from .acquisition import Acquisition, check_acquisition
 from .calibration import (
     TIMING,
     Calibration,
@@ -180,6 +180,7 @@ def reconstruct(
     little of either.  The result is the last pass's; its history holds every pass
     (``history["pass"]``).
     """
+    check_acquisition(acquisition)
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
