@@ -29,9 +29,9 @@ from .checkpoint import checkpoint_pass, load_checkpoint, save_checkpoint
 from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
-from .forward import backward_signals, forward_signals
+from .forward import forward_signals
+from .objective import Objective, add_l1
 from .optim import Adam
-from .response import SensorResponse, apply_response, correlate_response
 from .strategy import CloudState, DensityStrategy, prune_mask
 from .volume import Volume, grid_for_region
 
@@ -388,9 +388,7 @@ def _one_pass(
             p0_unit * scale,
         )
 
-    smooth = _lowpass(cfg, res, acq)
-    meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
-    energy = float(np.mean(meas.astype(np.float64) ** 2))
+    objective = Objective.build(acq, meas, cfg, res, model)
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if resumed is not None:
@@ -423,36 +421,16 @@ def _one_pass(
             sensors = np.arange(acq.n_sensors)
             if 0 < batch < acq.n_sensors:
                 sensors = np.sort(rng.choice(acq.n_sensors, batch, replace=False))
-            pos = acq.positions[sensors]
-            raw = forward_signals(
+            loss, grads = objective.data(
                 state.xyz,
                 state.p0,
                 state.sigma,
-                pos,
-                acq.n_samples,
-                acq.fs,
+                sensors,
+                cal,
                 cal.c,
                 cal.time0,
-                model,
+                cal.needs_scalars,
             )
-            resid = apply_response(cal.model(raw, sensors), smooth) - meas[sensors]
-            loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
-            grads = None
-            if np.isfinite(loss):
-                grad_sim = correlate_response((2.0 / (resid.size * energy)) * resid, smooth)
-                grad_raw = cal.adjoint(raw, grad_sim, sensors)
-                grads = backward_signals(
-                    state.xyz,
-                    state.p0,
-                    state.sigma,
-                    pos,
-                    grad_raw,
-                    acq.fs,
-                    cal.c,
-                    cal.time0,
-                    model,
-                    cal.needs_scalars,
-                )
             if _diverged(loss, grads, best_fit, it):
                 if undo is not None and it - undo["it"] < UNDO_WINDOW:
                     # The density step just before blew the loss up (e.g. a split exposing
@@ -499,8 +477,7 @@ def _one_pass(
             if l1 > 0:
                 if l1_abs is None:
                     l1_abs = l1 * float(np.mean(np.abs(grads["p0"])))
-                grads["p0"] = grads["p0"] + l1_abs
-                loss += l1_abs * float(state.p0.sum())
+                loss = add_l1(loss, grads, state.p0, l1_abs)
             lrs = _learning_rates(cfg, stage, it - n_coarse, res, p0_unit, lr_scale)
             # Acquisition parameters are learned once the cloud has taken shape: in the
             # coarse stage the balls cannot move, and a sound speed and t0 stepped then
@@ -610,6 +587,8 @@ def _one_pass(
         "seconds": elapsed,
         "seed": seed,
         "config": to_toml(cfg),
+        # The L1 weight per unit of the cloud's p0, for slingbag.loss_and_grad(l1_weight=).
+        "l1_weight": (l1_abs or 0.0) / scale,
     }
     for key, val in cal.report().items():
         attrs[f"calibrated_{key}"] = val
@@ -785,19 +764,6 @@ def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
             " (so none is split)" if visible < float(cfg["density"]["split_sigma"]) * res else "",
         )
     return max(visible, floor)
-
-
-def _lowpass(cfg, res, acq):
-    """The zero-phase Gaussian both model and data pass through before they are compared
-    (None when ``loss.lowpass`` is 0)."""
-    width = float(cfg["loss"]["lowpass"])
-    if width <= 0:
-        return None
-    tau = width * float(cfg["density"]["prune_sigma"]) * res / acq.sound_speed  # seconds
-    half = max(int(np.ceil(4 * tau * acq.fs)), 1)
-    t = np.arange(-half, half + 1) / acq.fs
-    taps = np.exp(-0.5 * (t / tau) ** 2)
-    return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
 
 
 AUTO_BATCH = 256
