@@ -573,7 +573,7 @@ def write_result(
     sensors : SensorArray or array (n_sensors, 3), optional
         Sensor positions, stored as ``sensors/positions``.
     """
-    from . import __version__
+    from ._version import __version__
 
     if volume is None and cloud is None:
         raise ValueError("write_result: give a volume, a cloud or both")

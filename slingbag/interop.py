@@ -837,7 +837,7 @@ def write_patato(path, acq: Acquisition) -> None:
     ``wavelengths`` (required by PATATO, in nm) holds the acquisition's ``wavelength_nm``
     attribute, or NaN when it is unknown: an honest blank rather than an invented value.
     """
-    from . import __version__
+    from ._version import __version__
 
     signals = np.asarray(acq.signals, dtype=np.float32)
     if signals.ndim != 2 or len(acq.positions) != signals.shape[0]:

@@ -778,7 +778,7 @@ def write_series(path, result: SeriesResult) -> None:
     ``frame_seconds`` ``(n_frames,)``; root attributes ``format`` = ``slingbag-series``,
     ``version``, ``n_frames`` and ``result.attrs``.
     """
-    from . import __version__
+    from ._version import __version__
     from .h5io import _write_attr
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:

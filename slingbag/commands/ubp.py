@@ -65,7 +65,7 @@ def _parse_region(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args) -> int:
-    from .. import __version__
+    from .._version import __version__
     from ..backend import ensure_init
     from ..h5io import write_result
     from ..ubp import default_grid, infer_geometry, ubp
