@@ -12,6 +12,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from .cloud import MODELS
 from .errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -137,8 +138,9 @@ def validate(cfg: dict, source: str = "config") -> None:
         v = cfg["init"][key]
         if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v) or v[0] > v[1]:
             raise InputError(source, f"init.{key}", "[low, high] numbers", v)
-    if cfg["output"]["model"] not in ("gaussian", "shells"):
-        raise InputError(source, "output.model", '"gaussian" or "shells"', cfg["output"]["model"])
+    if cfg["output"]["model"] not in MODELS:
+        expected = " or ".join(f'"{m}"' for m in MODELS)
+        raise InputError(source, "output.model", expected, cfg["output"]["model"])
     known = {"sound_speed", "t0", "gain", "response"}
     bad = [p for p in cfg["calibrate"]["params"] if p not in known]
     if bad:

@@ -12,10 +12,9 @@ import numpy as np
 
 from .acquisition import Acquisition, SensorArray
 from .backend import ensure_init
-from .cloud import GaussianCloud
+from .cloud import MODELS, GaussianCloud
 from .errors import InputError
 
-MODELS = {"gaussian": 0, "shells": 1}
 PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
 
 

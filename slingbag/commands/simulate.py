@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from ..cloud import MODELS
 from ..errors import InputError
 
 log = logging.getLogger("slingbag")
@@ -48,7 +49,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--model",
-        choices=("gaussian", "shells"),
+        choices=tuple(MODELS),
         default="gaussian",
         help="radiator model (default gaussian)",
     )
