@@ -22,7 +22,7 @@ import numpy as np
 
 from .acquisition import SensorArray
 from .errors import InputError
-from .geometry import fit_plane
+from .geometry import MAX_COORDINATE, fit_plane
 
 # name -> (nx, ny, pitch in metres)
 _PLANAR_PRESETS = {
@@ -34,7 +34,6 @@ _PLANAR_PRESETS = {
 HEMISPHERE_RADIUS = 60e-3
 _SPHERE_PRESETS = {"hemisphere-1024": 1024}
 _PLANAR_SPEC = re.compile(r"^planar:(\d+)x(\d+):(\S+)$")
-MAX_COORDINATE = 10.0  # metres; larger values are millimetres read as metres
 # Relative misfit below which points count as lying on a plane / a sphere.
 _SHAPE_TOLERANCE = 1e-4
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .cloud import MODELS
 from .errors import InputError
+from .geometry import parse_region
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -127,9 +128,8 @@ def validate(cfg: dict, source: str = "config") -> None:
         raise InputError(
             source, "region.res", "a resolution in metres in (0, 0.05]", cfg["region"]["res"]
         )
-    b = cfg["region"]["bounds"]
-    if b and (len(b) != 6 or b[0] >= b[1] or b[2] >= b[3] or b[4] >= b[5]):
-        raise InputError(source, "region.bounds", "[x0, x1, y0, y1, z0, z1] with x0<x1 etc.", b)
+    if cfg["region"]["bounds"]:
+        parse_region(cfg["region"]["bounds"], source, "region.bounds")
     if cfg["init"]["method"] not in ("backprojection", "uniform"):
         raise InputError(
             source, "init.method", '"backprojection" or "uniform"', cfg["init"]["method"]

@@ -46,3 +46,48 @@ def fit_plane(points) -> PlaneFit:
     spread[: len(sv)] = sv / np.sqrt(n)
     normal = vt[-1] if len(sv) == 3 else np.array([0.0, 0.0, 1.0])
     return PlaneFit(centroid, normal, spread)
+
+
+#: Metres; a larger coordinate is a length in millimetres read as metres.
+MAX_COORDINATE = 10.0
+REGION_EXPECTED = "6 numbers x0,x1,y0,y1,z0,z1 in metres with x0 < x1, y0 < y1, z0 < z1"
+
+
+def parse_region(value, source="--region", field=None) -> tuple[np.ndarray, np.ndarray]:
+    """A box ``(lo, hi)`` in metres, the one reading of a region every option and file
+    goes through.
+
+    Parameters
+    ----------
+    value : str or sequence
+        ``"x0,x1,y0,y1,z0,z1"``, those six numbers, or a pair ``(lo, hi)`` of three each.
+    source, field : str, optional
+        Where it came from, for the error.
+
+    Raises
+    ------
+    InputError
+        Not six finite numbers, an empty box (``x0 >= x1``...), or a coordinate beyond
+        ``MAX_COORDINATE`` (millimetres).
+    """
+    from .errors import InputError
+
+    def bad(hint=None):
+        return InputError(source, field, REGION_EXPECTED, got=value, hint=hint)
+
+    try:
+        if isinstance(value, str):
+            values = np.array([float(v) for v in value.split(",")])
+        else:
+            arr = np.asarray(value, dtype=np.float64)
+            values = (arr.T if arr.shape == (2, 3) else arr).reshape(-1)
+    except (TypeError, ValueError):
+        raise bad() from None
+    if values.size != 6 or not np.isfinite(values).all():
+        raise bad()
+    lo, hi = values[0::2].copy(), values[1::2].copy()
+    if np.any(hi <= lo):
+        raise bad()
+    if np.abs(values).max() > MAX_COORDINATE:
+        raise bad("the values look like millimetres; divide by 1000")
+    return lo, hi

@@ -19,6 +19,7 @@ from .acquisition import Acquisition, SensorArray
 from .atomic import atomic_path
 from .cloud import GaussianCloud
 from .errors import InputError
+from .geometry import MAX_COORDINATE
 from .volume import Volume
 
 ACQUISITION_FORMAT = "slingbag-acquisition"
@@ -28,7 +29,6 @@ FORMAT_VERSION = 1
 # Plausible physical ranges; values outside are almost always a unit mistake.
 FS_RANGE = (1e5, 1e10)  # Hz
 SOUND_SPEED_RANGE = (300.0, 5000.0)  # m/s
-MAX_COORDINATE = 10.0  # metres; a larger position is millimetres read as metres
 NORMAL_TOLERANCE = 1e-3  # allowed | |n| - 1 |
 # Newer HDF5 object headers carry checksums, so a damaged file fails cleanly on open
 # instead of being parsed (some damaged old-style headers send HDF5 into a loop).

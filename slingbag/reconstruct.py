@@ -30,6 +30,7 @@ from .cloud import GaussianCloud
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import forward_signals
+from .geometry import parse_region
 from .objective import Objective, add_l1
 from .optim import Adam
 from .strategy import CloudState, DensityStrategy, prune_mask
@@ -648,17 +649,7 @@ def _resolve_region(region, cfg, acq, res):
         from .region import infer_region
 
         return infer_region(acq, res, float(cfg["region"]["margin"]))
-    r = np.asarray(region, float)
-    if r.shape == (6,):
-        lo, hi = r[0::2], r[1::2]
-    elif r.shape == (2, 3):
-        lo, hi = r
-    else:
-        raise InputError("--region", None, "x0,x1,y0,y1,z0,z1 in metres", region)
-    if np.any(hi <= lo):
-        raise InputError("--region", None, "x0<x1, y0<y1, z0<z1", region)
-    if np.abs(r).max() > 10:
-        raise InputError("--region", None, "metres", region, hint="values look like mm")
+    lo, hi = parse_region(region)
     _check_region_in_window(acq, lo, hi)
     return lo, hi
 
