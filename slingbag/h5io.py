@@ -295,6 +295,17 @@ def _write_cloud(group, cloud: GaussianCloud) -> None:
     group.create_dataset("sigma", data=np.asarray(cloud.sigma, dtype=np.float64))
 
 
+def write_cloud_history(group, cloud: GaussianCloud | None, history: dict | None) -> None:
+    """``cloud/{xyz,p0,sigma}`` (float64) and ``history/<name>`` (1-D) in ``group``,
+    each when given: the layout of a result file and of each frame of a series."""
+    if cloud is not None:
+        _write_cloud(group.create_group("cloud"), cloud)
+    if history is not None:
+        h = group.require_group("history")
+        for name, values in history.items():
+            h.create_dataset(name, data=np.asarray(values).reshape(-1))
+
+
 def _read_volume_dataset(group, name, source) -> Volume:
     data = _read_array(group, name, source, ndim=3, dtype=np.float32, what="(nx, ny, nz) voxels")
     _require_finite(data, source, name)
@@ -587,10 +598,7 @@ def write_result(
             _write_attr(f.attrs, "software_version", __version__)
         if volume is not None:
             _write_volume(f, "volume", volume)
-        if cloud is not None:
-            _write_cloud(f.create_group("cloud"), cloud)
-        for name, values in (history or {}).items():
-            f.create_dataset(f"history/{name}", data=np.asarray(values).reshape(-1))
+        write_cloud_history(f, cloud, history or None)
         if sensors is not None:
             positions = sensors.positions if isinstance(sensors, SensorArray) else sensors
             f.create_dataset("sensors/positions", data=np.asarray(positions, np.float64))

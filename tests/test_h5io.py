@@ -390,3 +390,23 @@ print(json.dumps([loaded, [slingbag.reconstruct.__name__, slingbag.ubp.__module_
     assert "slingbag.h5io" in loaded
     assert "slingbag.reconstruct" not in loaded and "taichi" not in loaded, loaded
     assert names == ["reconstruct", "slingbag.ubp"]  # the functions, not the modules
+
+
+def test_a_result_and_a_series_frame_store_cloud_and_history_alike(tmp_path):
+    from slingbag.series import _read_frame, _write_frame
+
+    rng = np.random.default_rng(3)
+    cloud = GaussianCloud(rng.normal(size=(5, 3)) * 1e-3, rng.uniform(1, 2, 5), np.full(5, 1e-4))
+    history = {"loss": np.linspace(1, 0.1, 7), "balls": np.arange(7)}
+    write_result(tmp_path / "r.h5", cloud=cloud, history=history)
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        out = {"cloud": cloud, "history": history, "seconds": 1.0, "warm": False}
+        _write_frame(f.create_group("frame"), {**out, "signal_scale": 2.0})
+    with h5py.File(tmp_path / "r.h5") as r, h5py.File(tmp_path / "s.h5") as s:
+        for name in ("cloud/xyz", "cloud/p0", "cloud/sigma", "history/loss", "history/balls"):
+            assert r[name].dtype == s["frame"][name].dtype, name
+            assert np.array_equal(r[name][()], s["frame"][name][()]), name
+        frame = _read_frame(s["frame"])
+    assert np.array_equal(frame["cloud"].xyz, cloud.xyz)
+    back = read_result(tmp_path / "r.h5")
+    assert np.array_equal(back.history["balls"], history["balls"])
