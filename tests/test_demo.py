@@ -83,8 +83,9 @@ def test_demo_metrics_table_and_json_agree(demo_run):
                 assert math.isnan(shown) or math.isinf(shown)
             else:
                 assert shown == pytest.approx(value, abs=0.06, rel=1e-3)
-    for method in ("UBP", "slingbag"):
-        assert -1.0 <= saved["metrics"][method]["ssim_map_z"] <= 1.0
+    # The demo's point: slingbag beats the back-projection.
+    ssim = {method: saved["metrics"][method]["ssim_map_z"] for method in ("UBP", "slingbag")}
+    assert ssim["slingbag"] > ssim["UBP"] + 0.1, ssim
 
 
 def test_metrics_table_format():
