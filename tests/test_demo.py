@@ -47,6 +47,7 @@ def demo_run(tmp_path_factory):
     return code, out
 
 
+@pytest.mark.slow
 def test_demo_writes_every_file(demo_run, capsys):
     code, out = demo_run
     assert code == 0
@@ -69,6 +70,7 @@ def test_demo_writes_every_file(demo_run, capsys):
         assert im.format == "PNG" and im.size[1] > im.size[0]  # three rows stacked
 
 
+@pytest.mark.slow
 def test_demo_metrics_table_and_json_agree(demo_run):
     _, out = demo_run
     rows = _parse_table((out / "metrics.md").read_text())

@@ -66,6 +66,7 @@ def _cmd(data, out, cfg, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_uninterrupted(small_run):
     tmp, data, cfg = small_run
     ref = tmp / "ref.h5"
