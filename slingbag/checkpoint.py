@@ -124,8 +124,8 @@ def checkpoint_pass(path) -> tuple[int, dict | None]:
     (None for checkpoints of single-pass runs)."""
     data, meta = open_checkpoint(path)
     with data:
-        loop = decode(meta.get("loop", {}), data)
-    return int(meta.get("pass", 0)), loop.get("pass_start")
+        start = decode(meta.get("loop", {}).get("pass_start"), data)
+    return int(meta.get("pass", 0)), start
 
 
 def load_checkpoint(path):

@@ -117,3 +117,14 @@ def test_checkpoint_holds_no_pickle(rng, tmp_path, monkeypatch):
     assert meta["loop"]["pass_start"]["t0"] != acq.t0  # the first pass's learned t0
     resumed = _run(acq, cfg, ckpt, resume=True)
     assert resumed.attrs["calibration_passes"] == 2
+
+
+def test_a_checkpoint_of_the_old_layout_is_one_clear_error(rng, tmp_path):
+    from slingbag.errors import InputError
+
+    truth, acq = _small_case(rng)
+    ckpt = tmp_path / "old.ckpt.npz"
+    meta = json.dumps({"it": 5, "pass": 0}).encode()
+    np.savez(ckpt, meta=np.frombuffer(meta, np.uint8), cal=np.zeros(4, np.uint8))
+    with pytest.raises(InputError, match="older layout"):
+        _run(acq, _response_cfg(), ckpt, resume=True)
