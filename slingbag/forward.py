@@ -310,6 +310,11 @@ def loss_and_grad(
     grads : dict
         ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` as float64 arrays, and with ``scalars``
         also ``sound_speed`` and ``t0``.
+
+    Raises
+    ------
+    FloatingPointError
+        When the objective is not finite at ``cloud`` (no gradient to give).
     """
     from .objective import loss_and_grad as objective
 
