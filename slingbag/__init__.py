@@ -14,8 +14,10 @@ The public API is flat (names are imported lazily so ``import slingbag`` stays c
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "init": "backend",
@@ -57,20 +59,30 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
-# These functions share their module's name.  Importing a submodule sets it as an attribute
-# of the package, which would shadow the function; importing the (light, Taichi-free)
-# modules here first and then binding the functions keeps `slingbag.ubp` the function.
-from .metrics import metrics  # noqa: E402, F401
-from .reconstruct import reconstruct  # noqa: E402, F401
-from .ubp import ubp  # noqa: E402, F401
-from .view import view  # noqa: E402, F401
-from .voxelize import voxelize  # noqa: E402, F401
+# These functions share their module's name.  Importing a submodule binds it as an
+# attribute of the package, which would shadow the function: the package's class drops
+# those bindings (the submodules stay in sys.modules), so `slingbag.ubp` stays the
+# function and is imported only when first used (I/O alone never loads the solver).
+_SHADOWED = {"metrics", "reconstruct", "ubp", "view", "voxelize"}
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         mod = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(mod, name)
+        value = getattr(mod, name)
+        if name in _SHADOWED:
+            globals()[name] = value  # bound once, past the class's filter
+        return value
     raise AttributeError(f"module 'slingbag' has no attribute {name!r}")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .cloud import GaussianCloud
+from .errors import InputError
 from .volume import Volume
 
 
@@ -85,3 +86,61 @@ class Acquisition:
 
     def replace(self, **changes) -> Acquisition:
         return replace(self, **changes)
+
+
+#: How far past the reach of its time window an array may spread (see check_acquisition).
+REACH_FACTOR = 20.0
+
+
+def check_acquisition(acq: Acquisition) -> Acquisition:
+    """Refuse an acquisition no reconstruction can use; return it unchanged otherwise.
+
+    The one check every command that reads an acquisition runs (``reconstruct``,
+    ``reconstruct-series``, ``ubp``, ``convert``, through
+    :func:`slingbag.interop.load_acquisition`), and :func:`slingbag.reconstruct`:
+    finite signals that are not all zero, one position per sensor, and an array no wider
+    than its time window can cover.  A point every sensor records lies within the
+    window's reach ``c (t0 + (n_samples - 1) / fs)`` of each, so no two sensors are more
+    than twice that apart; an array ``REACH_FACTOR`` reaches wide is one in millimetres
+    read as metres (a 36 mm array, 36 m), which the 10 m bound at reading misses.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the field and what was expected.
+    """
+    src = acq.source
+    if not np.all(np.isfinite(acq.signals)):
+        raise InputError(src, "signals", "finite values", "NaN or Inf")
+    if not np.any(acq.signals):
+        raise InputError(src, "signals", "a non-zero signal", "all zeros")
+    pos = acq.positions
+    if len(pos) > 1:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(pos).query_pairs(1e-9, output_type="ndarray")
+        if len(pairs):
+            i, j = sorted(int(k) for k in pairs[0])
+            at = ", ".join(f"{v:.6g}" for v in pos[i])
+            raise InputError(
+                src,
+                "sensors/positions",
+                "a distinct position for every sensor",
+                f"sensors {i} and {j} both at ({at}) m"
+                + (f", {len(pairs)} such pairs" if len(pairs) > 1 else ""),
+            )
+    reach = acq.sound_speed * (acq.t0 + (acq.n_samples - 1) / acq.fs)
+    extent = float(np.ptp(pos, axis=0).max()) if len(pos) else 0.0
+    if reach > 0 and extent > REACH_FACTOR * reach:
+        mm = extent / 1000 <= REACH_FACTOR * reach
+        raise InputError(
+            src,
+            "sensors/positions",
+            f"an array the time window can cover (it reaches {reach * 1e3:.3g} mm at "
+            f"{acq.sound_speed:g} m/s)",
+            f"sensors {extent:.3g} m apart",
+            hint="positions look like millimetres; divide by 1000"
+            if mm
+            else "check the positions' units, fs, t0 and the sound speed",
+        )
+    return acq

@@ -22,6 +22,7 @@ import numpy as np
 
 from .acquisition import SensorArray
 from .errors import InputError
+from .geometry import MAX_COORDINATE, fit_plane
 
 # name -> (nx, ny, pitch in metres)
 _PLANAR_PRESETS = {
@@ -33,7 +34,6 @@ _PLANAR_PRESETS = {
 HEMISPHERE_RADIUS = 60e-3
 _SPHERE_PRESETS = {"hemisphere-1024": 1024}
 _PLANAR_SPEC = re.compile(r"^planar:(\d+)x(\d+):(\S+)$")
-MAX_COORDINATE = 10.0  # metres; larger values are millimetres read as metres
 # Relative misfit below which points count as lying on a plane / a sphere.
 _SHAPE_TOLERANCE = 1e-4
 
@@ -192,17 +192,16 @@ def infer_normals(positions: np.ndarray) -> np.ndarray | None:
     """
     if len(positions) < 3:
         return None
-    centroid = positions.mean(axis=0)
-    centred = positions - centroid
-    size = float(np.abs(centred).max())
+    plane = fit_plane(positions)
+    size = float(np.abs(positions - plane.centroid).max())
     if size == 0:
         return None
-    _, singular, vt = np.linalg.svd(centred / size, full_matrices=False)
-    if singular[-1] < _SHAPE_TOLERANCE * singular[0]:
-        if singular[1] < _SHAPE_TOLERANCE * singular[0]:
+    spread = plane.spread
+    if spread[2] < _SHAPE_TOLERANCE * spread[0]:
+        if spread[1] < _SHAPE_TOLERANCE * spread[0]:
             return None  # the points lie on a line
-        normal = vt[-1]
-        offset = float(centroid @ normal)
+        normal = plane.normal
+        offset = float(plane.centroid @ normal)
         if abs(offset) > _SHAPE_TOLERANCE * size:
             normal = -np.sign(offset) * normal  # point from the plane towards the origin
         elif normal[np.argmax(np.abs(normal))] < 0:

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The ball models, by the id the kernels know them by: ``gaussian``, the exact wave of a
+#: Gaussian initial field (cut at a few sigmas), and ``shells``, the paper's ten
+#: erf-smoothed uniform spheres.  The one list every module and option checks against.
+MODELS = {"gaussian": 0, "shells": 1}
+
 
 def profile_integral_factor(cut: float = 3.0) -> float:
     """Integral over space of one ball's profile divided by ``p0 * sigma^3``.

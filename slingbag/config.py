@@ -12,7 +12,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from .cloud import MODELS
 from .errors import InputError
+from .geometry import parse_region
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -126,9 +128,8 @@ def validate(cfg: dict, source: str = "config") -> None:
         raise InputError(
             source, "region.res", "a resolution in metres in (0, 0.05]", cfg["region"]["res"]
         )
-    b = cfg["region"]["bounds"]
-    if b and (len(b) != 6 or b[0] >= b[1] or b[2] >= b[3] or b[4] >= b[5]):
-        raise InputError(source, "region.bounds", "[x0, x1, y0, y1, z0, z1] with x0<x1 etc.", b)
+    if cfg["region"]["bounds"]:
+        parse_region(cfg["region"]["bounds"], source, "region.bounds")
     if cfg["init"]["method"] not in ("backprojection", "uniform"):
         raise InputError(
             source, "init.method", '"backprojection" or "uniform"', cfg["init"]["method"]
@@ -137,8 +138,9 @@ def validate(cfg: dict, source: str = "config") -> None:
         v = cfg["init"][key]
         if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v) or v[0] > v[1]:
             raise InputError(source, f"init.{key}", "[low, high] numbers", v)
-    if cfg["output"]["model"] not in ("gaussian", "shells"):
-        raise InputError(source, "output.model", '"gaussian" or "shells"', cfg["output"]["model"])
+    if cfg["output"]["model"] not in MODELS:
+        expected = " or ".join(f'"{m}"' for m in MODELS)
+        raise InputError(source, "output.model", expected, cfg["output"]["model"])
     known = {"sound_speed", "t0", "gain", "response"}
     bad = [p for p in cfg["calibrate"]["params"] if p not in known]
     if bad:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from .atomic import atomic_path
 from .errors import InputError
+from .metrics import pick_slice
 from .volume import Volume
 
 CMAP = "inferno"  # perceptually uniform, dark background like a PA image
@@ -231,18 +232,7 @@ def maps_figure(volume: Volume, path, *, truth: Volume | None = None, title=None
 
 
 def _slice_index(volume: Volume, axis: int, index) -> int:
-    n = volume.shape[axis]
-    if index is None:
-        others = tuple(d for d in range(3) if d != axis)
-        return int(np.argmax(np.clip(volume.data, 0, None).sum(axis=others)))
-    index = int(index)
-    if index < 0:
-        index += n
-    if not 0 <= index < n:
-        raise InputError(
-            "--slice-index", None, f"an index in [0, {n - 1}] along that axis", got=index
-        )
-    return index
+    return pick_slice(volume.data, axis, index, "--slice-index", None)
 
 
 def _nearest_index(volume: Volume, axis: int, coordinate: float) -> int:

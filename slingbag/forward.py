@@ -12,10 +12,9 @@ import numpy as np
 
 from .acquisition import Acquisition, SensorArray
 from .backend import ensure_init
-from .cloud import GaussianCloud
+from .cloud import MODELS, GaussianCloud
 from .errors import InputError
 
-MODELS = {"gaussian": 0, "shells": 1}
 PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
 
 
@@ -272,11 +271,38 @@ def simulate(
 def loss_and_grad(
     cloud: GaussianCloud,
     acquisition: Acquisition,
-    model="gaussian",
+    model=None,
     *,
     scalars: bool = False,
+    config: dict | None = None,
+    gains=None,
+    l1_weight: float = 0.0,
 ):
-    """Data misfit ``mean((simulated - measured)^2)`` and its gradient.
+    """The objective :func:`slingbag.reconstruct` minimises, and its gradient.
+
+    The same function the reconstruction loop evaluates (:mod:`slingbag.objective`): the
+    cloud's signals through the sensor response of ``config`` (if any), the per-sensor
+    ``gains`` and the loss's zero-phase low-pass, against the measured signals through
+    the same low-pass, as a mean square relative to their energy; plus
+    ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).
+
+    Parameters
+    ----------
+    cloud : GaussianCloud
+        p0 in the units of the signals.
+    acquisition : Acquisition
+    model : {"gaussian", "shells"}, optional
+        The radiator; default the configuration's ``output.model``.
+    scalars : bool
+        Also return the gradients with respect to the sound speed and t0.
+    config : dict, optional
+        From :func:`slingbag.load_config` (default preset if None); ``region.res`` is
+        adapted to the response as :func:`slingbag.reconstruct` does.
+    gains : array of shape (n_sensors,), optional
+        Per-sensor gains (as learned with ``calibrate.params = ["gain"]``).
+    l1_weight : float
+        Weight of the L1 penalty per unit of p0; a reconstruction's is its
+        ``attrs["l1_weight"]``.
 
     Returns
     -------
@@ -284,36 +310,20 @@ def loss_and_grad(
     grads : dict
         ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` as float64 arrays, and with ``scalars``
         also ``sound_speed`` and ``t0``.
+
+    Raises
+    ------
+    FloatingPointError
+        When the objective is not finite at ``cloud`` (no gradient to give).
     """
-    acq = acquisition
-    sim = forward_signals(
-        cloud.xyz,
-        cloud.p0,
-        cloud.sigma,
-        acq.positions,
-        acq.n_samples,
-        acq.fs,
-        acq.sound_speed,
-        acq.t0,
+    from .objective import loss_and_grad as objective
+
+    return objective(
+        cloud,
+        acquisition,
         model,
+        scalars=scalars,
+        config=config,
+        gains=gains,
+        l1_weight=l1_weight,
     )
-    resid = sim - acq.signals
-    loss = float(np.mean(resid.astype(np.float64) ** 2))
-    grad_sig = (2.0 / resid.size) * resid
-    g = backward_signals(
-        cloud.xyz,
-        cloud.p0,
-        cloud.sigma,
-        acq.positions,
-        grad_sig,
-        acq.fs,
-        acq.sound_speed,
-        acq.t0,
-        model,
-        scalars,
-    )
-    out = {
-        k: (np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v)
-        for k, v in g.items()
-    }
-    return loss, out

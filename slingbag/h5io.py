@@ -19,6 +19,7 @@ from .acquisition import Acquisition, SensorArray
 from .atomic import atomic_path
 from .cloud import GaussianCloud
 from .errors import InputError
+from .geometry import MAX_COORDINATE
 from .volume import Volume
 
 ACQUISITION_FORMAT = "slingbag-acquisition"
@@ -28,7 +29,6 @@ FORMAT_VERSION = 1
 # Plausible physical ranges; values outside are almost always a unit mistake.
 FS_RANGE = (1e5, 1e10)  # Hz
 SOUND_SPEED_RANGE = (300.0, 5000.0)  # m/s
-MAX_COORDINATE = 10.0  # metres; a larger position is millimetres read as metres
 NORMAL_TOLERANCE = 1e-3  # allowed | |n| - 1 |
 # Newer HDF5 object headers carry checksums, so a damaged file fails cleanly on open
 # instead of being parsed (some damaged old-style headers send HDF5 into a loop).
@@ -293,6 +293,17 @@ def _write_cloud(group, cloud: GaussianCloud) -> None:
     group.create_dataset("xyz", data=np.asarray(cloud.xyz, dtype=np.float64))
     group.create_dataset("p0", data=np.asarray(cloud.p0, dtype=np.float64))
     group.create_dataset("sigma", data=np.asarray(cloud.sigma, dtype=np.float64))
+
+
+def write_cloud_history(group, cloud: GaussianCloud | None, history: dict | None) -> None:
+    """``cloud/{xyz,p0,sigma}`` (float64) and ``history/<name>`` (1-D) in ``group``,
+    each when given: the layout of a result file and of each frame of a series."""
+    if cloud is not None:
+        _write_cloud(group.create_group("cloud"), cloud)
+    if history is not None:
+        h = group.require_group("history")
+        for name, values in history.items():
+            h.create_dataset(name, data=np.asarray(values).reshape(-1))
 
 
 def _read_volume_dataset(group, name, source) -> Volume:
@@ -573,7 +584,7 @@ def write_result(
     sensors : SensorArray or array (n_sensors, 3), optional
         Sensor positions, stored as ``sensors/positions``.
     """
-    from . import __version__
+    from ._version import __version__
 
     if volume is None and cloud is None:
         raise ValueError("write_result: give a volume, a cloud or both")
@@ -587,10 +598,7 @@ def write_result(
             _write_attr(f.attrs, "software_version", __version__)
         if volume is not None:
             _write_volume(f, "volume", volume)
-        if cloud is not None:
-            _write_cloud(f.create_group("cloud"), cloud)
-        for name, values in (history or {}).items():
-            f.create_dataset(f"history/{name}", data=np.asarray(values).reshape(-1))
+        write_cloud_history(f, cloud, history or None)
         if sensors is not None:
             positions = sensors.positions if isinstance(sensors, SensorArray) else sensors
             f.create_dataset("sensors/positions", data=np.asarray(positions, np.float64))

@@ -139,19 +139,20 @@ def _slice_axis(slice_axis) -> int:
     raise InputError("metrics", "slice_axis", "one of x, y, z", got=slice_axis)
 
 
-def _slice_index(truth: np.ndarray, axis: int, slice_index) -> int:
-    n = truth.shape[axis]
-    if slice_index is None:
+def pick_slice(data: np.ndarray, axis: int, index=None, source="metrics", field="slice_index"):
+    """The slice along ``axis`` to compare or show: ``index`` (negative counts from the
+    end) checked against the volume, or by default the slice with the largest sum of the
+    positive voxels (the rule of :func:`metrics` and of the figures)."""
+    n = data.shape[axis]
+    if index is None:
         others = tuple(d for d in range(3) if d != axis)
-        return int(np.argmax(truth.sum(axis=others)))
-    index = int(slice_index)
-    if index < 0:
-        index += n
-    if not 0 <= index < n:
-        raise InputError(
-            "metrics", "slice_index", f"an index in [0, {n - 1}] along that axis", got=slice_index
-        )
-    return index
+        return int(np.argmax(np.clip(np.asarray(data, np.float64), 0, None).sum(axis=others)))
+    i = int(index)
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise InputError(source, field, f"an index in [0, {n - 1}] along that axis", got=index)
+    return i
 
 
 def _snr_cnr(image: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -204,7 +205,7 @@ def metrics(volume: Volume, truth: Volume, *, slice_axis="z", slice_index=None) 
     axis = _slice_axis(slice_axis)
     truth_n = _normalised(truth.data, "truth")
     image = _normalised(resample(volume, truth), "volume")
-    index = _slice_index(truth_n, axis, slice_index)
+    index = pick_slice(truth_n, axis, slice_index)
     result = {}
     for name, d in (("z", 2), ("y", 1), ("x", 0)):
         result[f"ssim_map_{name}"] = ssim(image.max(axis=d), truth_n.max(axis=d))

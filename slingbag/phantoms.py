@@ -10,6 +10,7 @@ import numpy as np
 
 from .cloud import GaussianCloud, profile_integral_factor
 from .errors import InputError
+from .geometry import parse_region
 from .volume import Volume, grid_for_region
 
 # Default region: 20 x 20 x 6 mm, 12 mm above a planar array in z = 0.
@@ -164,23 +165,7 @@ def grow_tree(
 
 
 def _region_bounds(region):
-    if region is None:
-        region = DEFAULT_REGION
-    values = np.asarray(region, dtype=np.float64).reshape(-1)
-    if values.size != 6 or not np.isfinite(values).all():
-        raise InputError("--region", None, "6 numbers x0,x1,y0,y1,z0,z1 (metres)", got=region)
-    lo, hi = values[0::2], values[1::2]
-    if (hi <= lo).any():
-        raise InputError("--region", None, "x0 < x1, y0 < y1 and z0 < z1", got=region)
-    if np.abs(values).max() > 1.0:
-        raise InputError(
-            "--region",
-            None,
-            "metres (|value| <= 1)",
-            got=region,
-            hint="this looks like millimetres; divide by 1000",
-        )
-    return lo, hi
+    return parse_region(DEFAULT_REGION if region is None else region)
 
 
 def _entry_point(lo, hi, rng):

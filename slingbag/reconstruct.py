@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition
+from .acquisition import Acquisition, check_acquisition
 from .calibration import (
     TIMING,
     Calibration,
@@ -25,13 +25,15 @@ from .calibration import (
     timing_params,
     timing_tradeoff,
 )
+from .checkpoint import checkpoint_pass, load_checkpoint, save_checkpoint
 from .cloud import GaussianCloud
 from .conditioning import clean_acquisition
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
-from .forward import backward_signals, forward_signals
+from .forward import forward_signals
+from .geometry import parse_region
+from .objective import Objective, add_l1
 from .optim import Adam
-from .response import SensorResponse, apply_response, correlate_response
 from .strategy import CloudState, DensityStrategy, prune_mask
 from .volume import Volume, grid_for_region
 
@@ -180,6 +182,7 @@ def reconstruct(
     little of either.  The result is the last pass's; its history holds every pass
     (``history["pass"]``).
     """
+    check_acquisition(acquisition)
     acquisition = clean_acquisition(acquisition)
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
@@ -187,7 +190,7 @@ def reconstruct(
     first, acq, histories, rec = 0, acquisition, [], None
     if resume and ckpt is not None and ckpt.exists():
         # A checkpoint from a run with more passes ends in this run's last one.
-        index, start = _checkpoint_pass(ckpt)
+        index, start = checkpoint_pass(ckpt)
         first = min(index, passes - 1)
         if start is not None:
             # The pass resumes as it ran: from the values and region the passes before
@@ -286,17 +289,6 @@ def _joined_histories(histories: list, first: int) -> dict:
     return out
 
 
-def _checkpoint_pass(path: Path) -> tuple[int, dict | None]:
-    """The calibration pass a checkpoint was written in, and how that pass started
-    (None for checkpoints of single-pass runs)."""
-    import pickle
-
-    data, meta = _open_checkpoint(path)
-    start = pickle.loads(bytes(data["pass_start"])) if "pass_start" in data.files else None
-    data.close()
-    return int(meta.get("pass", 0)), start
-
-
 def _one_pass(
     acquisition: Acquisition,
     config: dict,
@@ -371,11 +363,9 @@ def _one_pass(
             )
     sigma_max = _largest_sigma(cfg, cal.response, acq.sound_speed, res, say=True)
     history = {"loss": [], "balls": [], "time": [], "stage": []}
-    cal_state = None
+    resumed = None  # the loop's state from a checkpoint
     if resume and ckpt is not None and ckpt.exists():
-        state, adam, it0, p0_unit, lr_scale, retries, history, rng, cal_state = _load_checkpoint(
-            ckpt, cfg
-        )
+        state, adam, it0, p0_unit, lr_scale, retries, history, rng, resumed = load_checkpoint(ckpt)
         log.info("resumed from %s at iteration %d", ckpt, it0)
     else:
         if init_cloud is not None and init_cloud.n > 0:
@@ -403,17 +393,18 @@ def _one_pass(
 
     # The data as each stage compares them: the coarse stage may fit a smoother version
     # (big structure first), the fine stage the preset's band.
-    raw_meas = meas
-    views, widths = {}, {}
-    for name, key in (("coarse", "lowpass_coarse"), ("fine", "lowpass")):
-        width = widths[name] = float(cfg["loss"][key]) or float(cfg["loss"]["lowpass"])
-        smooth = _lowpass(width, cfg, res, acq)
-        seen = apply_response(raw_meas, smooth)  # unchanged when there is no low-pass
-        views[name] = (smooth, seen, float(np.mean(seen.astype(np.float64) ** 2)))
+    widths = {
+        "coarse": float(cfg["loss"]["lowpass_coarse"]) or float(cfg["loss"]["lowpass"]),
+        "fine": float(cfg["loss"]["lowpass"]),
+    }
+    objectives = {
+        stage: Objective.build(acq, meas, cfg, res, model, lowpass_width=width)
+        for stage, width in widths.items()
+    }
     if cal.needs_scalars:
         cal.set_region(lo, hi)
-    if cal_state is not None:
-        cal.restore(cal_state)
+    if resumed is not None:
+        cal.restore(resumed["cal"])
         _follow_region(strategy, cal)
     batch = _batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors)
     l1 = float(cfg["loss"]["l1" if cal.response is None else "l1_band_limited"])
@@ -421,6 +412,11 @@ def _one_pass(
     best = (np.inf, None)
     best_fit = np.inf  # lowest data misfit so far (the loss less any L1 term)
     snapshot = _snapshot(state, adam, it0, lr_scale, cal)
+    if resumed is not None:
+        # The L1 weight, the best state and the rollback snapshot as the unbroken run
+        # has them, so a resumed run steps (and rolls back) exactly as it would.
+        l1_abs, best_fit = resumed["l1_abs"], resumed["best_fit"]
+        best, snapshot = tuple(resumed["best"]), resumed["snapshot"]
     undo = None  # the state just before the last density step, while it may be undone
     ckpt_due = False
     bar = _progress(n_total, it0, progress)
@@ -428,7 +424,7 @@ def _one_pass(
     try:
         while it < n_total:
             stage = "coarse" if it < n_coarse else "fine"
-            smooth, meas, energy = views[stage]
+            objective = objectives[stage]
             if it == n_coarse and widths["coarse"] != widths["fine"]:
                 best_fit = np.inf  # a new band: misfits are no longer comparable
             if state.n == 0:
@@ -440,37 +436,17 @@ def _one_pass(
             sensors = np.arange(acq.n_sensors)
             if 0 < batch < acq.n_sensors:
                 sensors = np.sort(rng.choice(acq.n_sensors, batch, replace=False))
-            pos = acq.positions[sensors]
-            raw = forward_signals(
+            loss, grads = objective.data(
                 state.xyz,
                 state.p0,
                 state.sigma,
-                pos,
-                acq.n_samples,
-                acq.fs,
+                sensors,
+                cal,
                 cal.c,
                 cal.time0,
-                model,
+                cal.needs_scalars,
             )
-            resid = apply_response(cal.model(raw, sensors), smooth) - meas[sensors]
-            loss = float(np.mean(resid.astype(np.float64) ** 2)) / energy
-            grads = None
-            if np.isfinite(loss):
-                grad_sim = correlate_response((2.0 / (resid.size * energy)) * resid, smooth)
-                grad_raw = cal.adjoint(raw, grad_sim, sensors)
-                grads = backward_signals(
-                    state.xyz,
-                    state.p0,
-                    state.sigma,
-                    pos,
-                    grad_raw,
-                    acq.fs,
-                    cal.c,
-                    cal.time0,
-                    model,
-                    cal.needs_scalars,
-                )
-            if _diverged(loss, grads, best_fit, it - it0):
+            if _diverged(loss, grads, best_fit, it):
                 if undo is not None and it - undo["it"] < UNDO_WINDOW:
                     # The density step just before blew the loss up (e.g. a split exposing
                     # amplitude the data could not see): going back to after it would
@@ -516,8 +492,7 @@ def _one_pass(
             if l1 > 0:
                 if l1_abs is None:
                     l1_abs = l1 * float(np.mean(np.abs(grads["p0"])))
-                grads["p0"] = grads["p0"] + l1_abs
-                loss += l1_abs * float(state.p0.sum())
+                loss = add_l1(loss, grads, state.p0, l1_abs)
             lrs = _learning_rates(cfg, stage, it - n_coarse, res, p0_unit, lr_scale)
             # Acquisition parameters are learned once the cloud has taken shape: in the
             # coarse stage the balls cannot move, and a sound speed and t0 stepped then
@@ -575,20 +550,17 @@ def _one_pass(
             # steps exactly as an unbroken one.
             if ckpt_due and undo is None and it < n_total:
                 ckpt_due = False
-                _save_checkpoint(
-                    ckpt,
-                    state,
-                    adam,
-                    it,
-                    p0_unit,
-                    lr_scale,
-                    retries,
-                    history,
-                    rng,
-                    cfg,
-                    cal,
-                    pass_index,
-                    pass_start,
+                loop = {
+                    "cal": cal.snapshot(),
+                    "l1_abs": l1_abs,
+                    "best": best,
+                    "best_fit": best_fit,
+                    "snapshot": snapshot,
+                    "pass": pass_index,
+                    "pass_start": pass_start,
+                }
+                save_checkpoint(
+                    ckpt, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, loop
                 )
     finally:
         if bar is not None:
@@ -630,6 +602,8 @@ def _one_pass(
         "seconds": elapsed,
         "seed": seed,
         "config": to_toml(cfg),
+        # The L1 weight per unit of the cloud's p0, for slingbag.loss_and_grad(l1_weight=).
+        "l1_weight": (l1_abs or 0.0) / scale,
     }
     for key, val in cal.report().items():
         attrs[f"calibrated_{key}"] = val
@@ -689,17 +663,7 @@ def _resolve_region(region, cfg, acq, res):
         from .region import infer_region
 
         return infer_region(acq, res, float(cfg["region"]["margin"]))
-    r = np.asarray(region, float)
-    if r.shape == (6,):
-        lo, hi = r[0::2], r[1::2]
-    elif r.shape == (2, 3):
-        lo, hi = r
-    else:
-        raise InputError("--region", None, "x0,x1,y0,y1,z0,z1 in metres", region)
-    if np.any(hi <= lo):
-        raise InputError("--region", None, "x0<x1, y0<y1, z0<z1", region)
-    if np.abs(r).max() > 10:
-        raise InputError("--region", None, "metres", region, hint="values look like mm")
+    lo, hi = parse_region(region)
     _check_region_in_window(acq, lo, hi)
     return lo, hi
 
@@ -807,18 +771,6 @@ def _largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     return max(visible, floor)
 
 
-def _lowpass(width, cfg, res, acq):
-    """The zero-phase Gaussian both model and data pass through before they are compared
-    (None when ``width`` is 0): ``width`` times the smallest ball's own pulse length."""
-    if width <= 0:
-        return None
-    tau = width * float(cfg["density"]["prune_sigma"]) * res / acq.sound_speed  # seconds
-    half = max(int(np.ceil(4 * tau * acq.fs)), 1)
-    t = np.arange(-half, half + 1) / acq.fs
-    taps = np.exp(-0.5 * (t / tau) ** 2)
-    return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
-
-
 AUTO_BATCH = 256
 #: Iterations after a density step in which a divergence undoes that step.
 UNDO_WINDOW = 3
@@ -881,85 +833,3 @@ def _roll_back(state, adam, cal, strategy, snap):
     cal.restore(snap["cal"])
     _follow_region(strategy, cal)
     return out
-
-
-def _save_checkpoint(
-    path,
-    state,
-    adam,
-    it,
-    p0_unit,
-    lr_scale,
-    retries,
-    history,
-    rng,
-    cfg,
-    cal,
-    pass_index=0,
-    pass_start=None,
-):
-    import pickle
-
-    from .atomic import atomic_path
-
-    arrays = {"xyz": state.xyz, "p0": state.p0, "sigma": state.sigma}
-    for name, (m, v) in state.moments.items():
-        arrays[f"m_{name}"] = m
-        arrays[f"v_{name}"] = v
-    for k, v in history.items():
-        arrays[f"h_{k}"] = np.asarray(v)
-    meta = {
-        "it": it,
-        "adam_t": adam.t,
-        "adam_eps": adam.eps,
-        "p0_unit": p0_unit,
-        "lr_scale": lr_scale,
-        "retries": retries,
-        "rng": rng.bit_generator.state,
-        "config": to_toml(cfg),
-        "pass": pass_index,
-    }
-    arrays["cal"] = np.frombuffer(pickle.dumps(cal.snapshot()), np.uint8)
-    if pass_start is not None:
-        arrays["pass_start"] = np.frombuffer(pickle.dumps(pass_start), np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-
-
-def _open_checkpoint(path):
-    """The checkpoint's arrays (an open ``NpzFile``) and its metadata."""
-    try:
-        data = np.load(path)
-        meta = json.loads(bytes(data["meta"]).decode())
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is one error
-        raise InputError(str(path), None, "a slingbag checkpoint", str(exc)) from None
-    return data, meta
-
-
-def _load_checkpoint(path, cfg):
-    data, meta = _open_checkpoint(path)
-    state = CloudState(data["xyz"], data["p0"], data["sigma"])
-    for name in ("xyz", "p0", "sigma"):
-        if f"m_{name}" in data:
-            state.moments[name] = (data[f"m_{name}"], data[f"v_{name}"])
-    adam = Adam()
-    adam.t = int(meta["adam_t"])
-    adam.eps = {k: float(v) for k, v in meta["adam_eps"].items()}
-    history = {k[2:]: list(data[k]) for k in data.files if k.startswith("h_")}
-    import pickle
-
-    cal_state = pickle.loads(bytes(data["cal"])) if "cal" in data.files else None
-    rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
-    return (
-        state,
-        adam,
-        int(meta["it"]),
-        float(meta["p0_unit"]),
-        float(meta["lr_scale"]),
-        int(meta["retries"]),
-        history,
-        rng,
-        cal_state,
-    )

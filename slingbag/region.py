@@ -8,6 +8,7 @@ import numpy as np
 
 from .acquisition import Acquisition
 from .errors import InputError
+from .geometry import fit_plane
 
 log = logging.getLogger("slingbag")
 
@@ -39,13 +40,6 @@ def signal_window(acq: Acquisition, level: float = 0.05) -> tuple[np.ndarray, np
     return first, last
 
 
-def _planar_normal(pos: np.ndarray):
-    """Unit normal of a best-fit plane and the RMS distance of the points from it."""
-    centred = pos - pos.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    return vt[2], s[2] / np.sqrt(len(pos))
-
-
 def infer_region(
     acq: Acquisition,
     res: float,
@@ -70,7 +64,8 @@ def infer_region(
     r_hi = c * last[ok] + 3 * res
     lo = pos.min(axis=0) - r_hi.max()
     hi = pos.max(axis=0) + r_hi.max()
-    normal, flatness = _planar_normal(acq.positions)
+    plane = fit_plane(acq.positions)
+    normal, flatness = plane.normal, plane.rms
     span = np.ptp(acq.positions, axis=0).max()
     planar = flatness < 1e-3 * max(span, 1e-9)
     facing = None

@@ -34,7 +34,7 @@ from .acquisition import Acquisition
 from .atomic import atomic_path
 from .cloud import GaussianCloud
 from .errors import InputError, ReconstructionError
-from .h5io import _plain
+from .h5io import _plain, write_cloud_history
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
@@ -337,14 +337,7 @@ def _part_path(parts_dir: Path, chunk_id: int) -> Path:
 
 
 def _write_frame(group, out: dict) -> None:
-    cloud = out["cloud"]
-    g = group.create_group("cloud")
-    g.create_dataset("xyz", data=np.asarray(cloud.xyz, np.float64))
-    g.create_dataset("p0", data=np.asarray(cloud.p0, np.float64))
-    g.create_dataset("sigma", data=np.asarray(cloud.sigma, np.float64))
-    h = group.create_group("history")
-    for name, values in out["history"].items():
-        h.create_dataset(name, data=np.asarray(values).reshape(-1))
+    write_cloud_history(group, out["cloud"], out["history"])
     group.attrs["seconds"] = float(out["seconds"])
     group.attrs["warm"] = bool(out["warm"])
     group.attrs["signal_scale"] = float(out["signal_scale"])
@@ -778,7 +771,7 @@ def write_series(path, result: SeriesResult) -> None:
     ``frame_seconds`` ``(n_frames,)``; root attributes ``format`` = ``slingbag-series``,
     ``version``, ``n_frames`` and ``result.attrs``.
     """
-    from . import __version__
+    from ._version import __version__
     from .h5io import _write_attr
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:

@@ -16,6 +16,7 @@ import numpy as np
 from .acquisition import Acquisition
 from .arrays import fit_sphere
 from .errors import InputError
+from .geometry import fit_plane
 from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
@@ -65,16 +66,6 @@ class ArrayGeometry:
     @property
     def omega0(self) -> float:
         return 4.0 * np.pi if self.closed else 2.0 * np.pi
-
-
-def _fit_plane(pos: np.ndarray):
-    """Centroid, unit normal, rms out-of-plane distance and in-plane size of ``pos``."""
-    centroid = pos.mean(axis=0)
-    _, sv, vt = np.linalg.svd(pos - centroid, full_matrices=False)
-    n = len(pos)
-    size = float(sv[0]) / np.sqrt(n)
-    rms = float(sv[-1]) / np.sqrt(n) if len(sv) == 3 else 0.0
-    return centroid, vt[-1] if len(sv) == 3 else np.array([0.0, 0.0, 1.0]), rms, size
 
 
 def _nn_spacing(points2d: np.ndarray) -> float:
@@ -128,7 +119,8 @@ def infer_geometry(
     n = len(pos)
     if n == 0:
         raise InputError(None, "sensors/positions", "at least one sensor", "0")
-    centroid, pnormal, rms, size = _fit_plane(pos)
+    plane = fit_plane(pos)
+    centroid, pnormal, rms, size = plane.centroid, plane.normal, plane.rms, plane.size
     target = None if grid_centre is None else np.asarray(grid_centre, dtype=np.float64)
     kind, closed, centre, radius, coverage, plane_normal = "other", False, centroid, 0.0, 0.0, None
     est_normals = None

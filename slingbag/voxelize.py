@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cloud import GaussianCloud
+from .cloud import MODELS, GaussianCloud
 from .errors import InputError
 from .volume import Volume, grid_for_region
 
-MODELS = {"gaussian": 0, "shells": 1}
 # The shells model's outermost sphere has radius 3 sigma, whatever ``cut`` says.
 SHELLS_SUPPORT = 3.0
 

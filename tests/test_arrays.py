@@ -156,3 +156,23 @@ def test_property_garbage_files_are_input_errors(tmp_path, blob, suffix):
     else:  # garbage that happens to be numbers must still be a valid array
         assert array.positions.shape[1] == 3
         assert np.isfinite(array.positions).all()
+
+
+def test_fit_plane_finds_a_tilted_plane_and_its_thickness():
+    from slingbag.geometry import fit_plane
+
+    rng = np.random.default_rng(0)
+    normal = np.array([1.0, 2.0, 2.0]) / 3.0
+    u = np.cross(normal, [0.0, 0.0, 1.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(normal, u)
+    a, b = rng.uniform(-1, 1, (2, 500))
+    off = rng.choice([-1e-3, 1e-3], 500)  # every point 1 mm off the plane
+    pts = np.array([0.1, 0.2, 0.3]) + a[:, None] * u + b[:, None] * v + off[:, None] * normal
+    plane = fit_plane(pts)
+    assert abs(plane.normal @ normal) == pytest.approx(1.0, abs=1e-6)
+    assert plane.rms == pytest.approx(1e-3, rel=1e-2)
+    assert plane.size == pytest.approx(np.sqrt(np.mean(a**2)), rel=0.1)
+    # Two points fix no plane: +z by convention, no thickness.
+    two = fit_plane([[0, 0, 0], [1, 0, 0]])
+    assert two.normal.tolist() == [0.0, 0.0, 1.0] and two.rms == 0.0

@@ -424,3 +424,69 @@ def test_acquisition_given_as_result(tmp_path):
     _edit(_set_attr("format", "slingbag-acquisition"))(path)
     with pytest.raises(InputError, match="acquisition file"):
         read_result(path)
+
+
+# ------------------------------------------- acquisitions every command refuses alike
+
+
+def _planar_acquisition(path, change=None):
+    """A 5 x 5 array of 2 mm pitch with noisy signals, then ``change`` breaks it."""
+    from slingbag.acquisition import Acquisition
+    from slingbag.h5io import write_acquisition
+
+    g = (np.arange(5) - 2) * 2e-3
+    X, Y = np.meshgrid(g, g)
+    positions = np.stack([X.ravel(), Y.ravel(), 0 * X.ravel()], 1)
+    signals = np.random.default_rng(0).normal(size=(25, 512)).astype(np.float32)
+    acq = Acquisition(signals, positions, fs=40e6, sound_speed=1500.0)
+    write_acquisition(path, change(acq) if change else acq)
+
+
+def _one_duplicate(acq):
+    pos = acq.positions.copy()
+    pos[7] = pos[3]
+    return acq.replace(positions=pos)
+
+
+USABLE_CASES = [
+    ("all-zero-signals", lambda a: a.replace(signals=np.zeros_like(a.signals)), "non-zero"),
+    ("duplicate-positions", _one_duplicate, "sensors 3 and 7"),
+    # 8 mm read as 8 m: inside the 10 m bound the reader checks, far beyond the window's
+    # reach (19 mm).
+    ("positions-in-mm", lambda a: a.replace(positions=a.positions * 1000), "millimetres"),
+]
+COMMANDS = {
+    "ubp": (["ubp", "{data}", "-o", "{out}"], "out.h5"),
+    "reconstruct": (["reconstruct", "{data}", "-o", "{out}", "--quiet"], "out.h5"),
+    "reconstruct-series": (
+        ["reconstruct-series", "{good}", "{data}", "-o", "{out}", "--quiet"],
+        "out.h5",
+    ),
+    "convert": (["convert", "{data}", "{out}"], "out.ipasc.h5"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize(
+    ("name", "change", "words"), USABLE_CASES, ids=[c[0] for c in USABLE_CASES]
+)
+def test_every_command_refuses_an_unusable_acquisition(
+    tmp_path, capsys, command, name, change, words
+):
+    good, data = tmp_path / "good.h5", tmp_path / "data.h5"
+    _planar_acquisition(good)
+    _planar_acquisition(data, change)
+    argv, out_name = COMMANDS[command]
+    names = {"data": str(data), "good": str(good), "out": str(tmp_path / out_name)}
+    code, err, _ = _run([a.format(**names) for a in argv], capsys)
+    _assert_one_line_failure(code, err, tmp_path, out_name, str(data), words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.h5", "good.h5"]
+
+
+def test_a_usable_acquisition_passes_the_check(tmp_path):
+    from slingbag.acquisition import check_acquisition
+    from slingbag.interop import load_acquisition
+
+    _planar_acquisition(tmp_path / "good.h5")
+    acq = load_acquisition(tmp_path / "good.h5")
+    assert check_acquisition(acq) is acq

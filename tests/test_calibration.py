@@ -123,6 +123,7 @@ def _calibrated(which):
     return reconstruct(start, cfg, region=region, progress=False, seed=0)
 
 
+@pytest.mark.slow
 def test_sound_speed_is_learned_from_a_wrong_start():
     rec = _calibrated("sound_speed")
     assert abs(rec.attrs["calibrated_sound_speed"] - 1540.0) < 2.0
@@ -134,6 +135,7 @@ def test_sound_speed_is_learned_from_a_wrong_start():
     assert c[1][0] == c[0][-1]
 
 
+@pytest.mark.slow
 def test_t0_is_learned_from_a_wrong_start():
     # t0 and the depth of a thin target in front of a planar array nearly trade off; the
     # cloud carried with each step leaves the curvature that tells them apart.
@@ -265,6 +267,7 @@ def _lines_share(rec, truth, tol=0.3e-3):
     return float(w[d < tol].sum() / w.sum())
 
 
+@pytest.mark.slow
 def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch):
     # Through a 2 MHz band-pass, balls wider than ~0.24 mm are all but invisible: their
     # size and p0 would grow unchecked and a split would expose them.  With the response
@@ -300,6 +303,7 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     assert recs["bandpass"].history["loss"][-1] < 0.2 * uncapped.history["loss"][-1]
 
 
+@pytest.mark.slow
 def test_res_follows_a_high_frequency_response(monkeypatch):
     # A 4 MHz band hides balls above ~0.12 mm, below the 0.2 mm the default res keeps:
     # res is made finer, so the cloud can hold what the band shows.

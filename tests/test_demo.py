@@ -47,6 +47,7 @@ def demo_run(tmp_path_factory):
     return code, out
 
 
+@pytest.mark.slow
 def test_demo_writes_every_file(demo_run, capsys):
     code, out = demo_run
     assert code == 0
@@ -69,6 +70,7 @@ def test_demo_writes_every_file(demo_run, capsys):
         assert im.format == "PNG" and im.size[1] > im.size[0]  # three rows stacked
 
 
+@pytest.mark.slow
 def test_demo_metrics_table_and_json_agree(demo_run):
     _, out = demo_run
     rows = _parse_table((out / "metrics.md").read_text())
@@ -83,8 +85,9 @@ def test_demo_metrics_table_and_json_agree(demo_run):
                 assert math.isnan(shown) or math.isinf(shown)
             else:
                 assert shown == pytest.approx(value, abs=0.06, rel=1e-3)
-    for method in ("UBP", "slingbag"):
-        assert -1.0 <= saved["metrics"][method]["ssim_map_z"] <= 1.0
+    # The demo's point: slingbag beats the back-projection.
+    ssim = {method: saved["metrics"][method]["ssim_map_z"] for method in ("UBP", "slingbag")}
+    assert ssim["slingbag"] > ssim["UBP"] + 0.1, ssim
 
 
 def test_metrics_table_format():

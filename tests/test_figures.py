@@ -119,3 +119,24 @@ def test_cli_figures(tmp_path, capsys):
     bad = ["figures", str(tmp_path / "u.h5"), "-o", str(tmp_path / "x"), "--slice-index", "50"]
     assert main(bad) == 2
     assert "slice-index" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+def test_default_slice_is_the_one_metrics_scores(tmp_path, axis):
+    from slingbag.metrics import metrics
+
+    rng = np.random.default_rng(5)
+    # Negative lobes (as in back-projections) and a bright slice whose raw sum is small.
+    truth = Volume(rng.normal(0.0, 1.0, (12, 10, 8)).astype(np.float32), np.zeros(3), 1e-4)
+    d = "xyz".index(axis)
+    bright = np.zeros(truth.shape, bool)
+    np.moveaxis(bright, d, 0)[3] = True
+    truth.data[bright] = np.where(truth.data[bright] > 0, 50.0, -60.0)
+    volume = Volume(
+        truth.data + rng.normal(0, 0.1, truth.shape).astype(np.float32), truth.origin, 1e-4
+    )
+    expected = metrics(volume, truth, slice_axis=axis)["slice_index"]
+    assert expected == 3
+    _, shown = figures.slice_figure(volume, tmp_path / "s.png", truth=truth, axis=axis)
+    _, alone = figures.slice_figure(truth, tmp_path / "t.png", axis=axis)
+    assert shown == alone == expected

@@ -356,3 +356,57 @@ def test_leftover_temporary_files_are_removed(tmp_path):
     stale.write_bytes(b"half again")
     remove_leftovers(target)
     assert not stale.exists() and other.exists()
+
+
+def test_io_never_loads_the_solver(tmp_path):
+    """Reading and writing files (here in a fresh interpreter) imports neither the
+    reconstruction nor Taichi; the package's functions are still there when asked for."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import json, sys
+import numpy as np
+from slingbag.h5io import read_acquisition, read_result, write_acquisition, write_result
+from slingbag.acquisition import Acquisition
+from slingbag.volume import Volume
+acq = Acquisition(np.ones((2, 8)), np.eye(3)[:2] * 1e-3, fs=40e6, sound_speed=1500.0)
+write_acquisition({str(tmp_path / "a.h5")!r}, acq)
+read_acquisition({str(tmp_path / "a.h5")!r})
+write_result({str(tmp_path / "r.h5")!r}, volume=Volume(np.ones((2, 2, 2)), np.zeros(3), 1e-4))
+read_result({str(tmp_path / "r.h5")!r})
+loaded = sorted(m for m in sys.modules if m.startswith(("slingbag", "taichi")))
+import slingbag
+print(json.dumps([loaded, [slingbag.reconstruct.__name__, slingbag.ubp.__module__]]))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    loaded, names = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "slingbag.h5io" in loaded
+    assert "slingbag.reconstruct" not in loaded and "taichi" not in loaded, loaded
+    assert names == ["reconstruct", "slingbag.ubp"]  # the functions, not the modules
+
+
+def test_a_result_and_a_series_frame_store_cloud_and_history_alike(tmp_path):
+    from slingbag.series import _read_frame, _write_frame
+
+    rng = np.random.default_rng(3)
+    cloud = GaussianCloud(rng.normal(size=(5, 3)) * 1e-3, rng.uniform(1, 2, 5), np.full(5, 1e-4))
+    history = {"loss": np.linspace(1, 0.1, 7), "balls": np.arange(7)}
+    write_result(tmp_path / "r.h5", cloud=cloud, history=history)
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        out = {"cloud": cloud, "history": history, "seconds": 1.0, "warm": False}
+        _write_frame(f.create_group("frame"), {**out, "signal_scale": 2.0})
+    with h5py.File(tmp_path / "r.h5") as r, h5py.File(tmp_path / "s.h5") as s:
+        for name in ("cloud/xyz", "cloud/p0", "cloud/sigma", "history/loss", "history/balls"):
+            assert r[name].dtype == s["frame"][name].dtype, name
+            assert np.array_equal(r[name][()], s["frame"][name][()]), name
+        frame = _read_frame(s["frame"])
+    assert np.array_equal(frame["cloud"].xyz, cloud.xyz)
+    back = read_result(tmp_path / "r.h5")
+    assert np.array_equal(back.history["balls"], history["balls"])

@@ -366,7 +366,8 @@ def test_convert_command(tmp_path, rng, capsys, out, to, fmt):
 def test_convert_text_with_options(tmp_path, rng, capsys):
     positions = rng.uniform(-0.06, 0.06, (5, 3))
     np.savetxt(tmp_path / "p_sensor_location.txt", positions, delimiter="\t")
-    np.savetxt(tmp_path / "p_sensor_data.txt", rng.normal(size=(5, 30)), delimiter="\t")
+    # 600 samples: a window that reaches across the array (30 would be refused as unusable).
+    np.savetxt(tmp_path / "p_sensor_data.txt", rng.normal(size=(5, 600)), delimiter="\t")
     args = ["convert", str(tmp_path), str(tmp_path / "p.h5"), "--fs", "2e7"]
     assert main(args + ["--sound-speed", "1480"]) == 0
     back = read_acquisition(tmp_path / "p.h5")

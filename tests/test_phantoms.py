@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import h5py
 import numpy as np
 import pytest
@@ -18,15 +16,12 @@ from slingbag.volume import Volume
 
 @pytest.fixture(scope="module")
 def default_phantom():
-    start = time.perf_counter()
-    phantom = vessels_phantom(seed=0)
-    return phantom, time.perf_counter() - start
+    # Its speed is measured by `slingbag bench`, not asserted here.
+    return vessels_phantom(seed=0)
 
 
-def test_default_vessels_grid_and_speed(default_phantom):
-    phantom, seconds = default_phantom
-    assert seconds < 2.0
-    volume = phantom.volume
+def test_default_vessels_grid(default_phantom):
+    volume = default_phantom.volume
     assert volume.shape == (201, 201, 61)
     np.testing.assert_allclose(volume.origin, [-10e-3, -10e-3, 12e-3])
     np.testing.assert_allclose(volume.spacing, 1e-4)
@@ -34,7 +29,7 @@ def test_default_vessels_grid_and_speed(default_phantom):
 
 
 def test_vessels_look_like_vessels(default_phantom):
-    data = default_phantom[0].volume.data
+    data = default_phantom.volume.data
     assert 0.9 <= data.max() <= 1.15
     assert data.min() >= 0
     filled = (data > 0.5).mean()
@@ -50,7 +45,7 @@ def test_vessels_look_like_vessels(default_phantom):
 
 
 def test_vessel_radii_range(default_phantom):
-    data = default_phantom[0].volume.data > 0.5
+    data = default_phantom.volume.data > 0.5
     # Half-width of the thickest and thinnest vessels via the distance transform.
     depth = ndimage.distance_transform_edt(data) * 0.1e-3
     assert 0.3e-3 <= depth.max() <= 0.6e-3
@@ -101,7 +96,7 @@ def test_volume_to_cloud_sums_back_to_the_volume():
 
 
 def test_phantom_cloud_matches_volume(default_phantom):
-    phantom = default_phantom[0]
+    phantom = default_phantom
     assert isinstance(phantom, Phantom)
     vol = phantom.volume
     assert (phantom.cloud.p0 > 0).all()

@@ -117,6 +117,7 @@ def cluster(tmp_path_factory):
         stop()
 
 
+@pytest.mark.slow
 def test_external_cluster_matches_in_process_run(frames, cluster):
     local = _run(frames, workers=2)
     remote = _run(frames, client=cluster)
@@ -131,6 +132,7 @@ def test_external_cluster_matches_in_process_run(frames, cluster):
     assert not np.allclose(remote.volumes[1], remote.volumes[0])
 
 
+@pytest.mark.slow
 def test_killed_worker_chunk_is_rerun(frames, cluster, tmp_path):
     reference = _run(frames, client=cluster, iterations=60, warm_iterations=40)
     out = tmp_path / "series.h5"
@@ -169,6 +171,7 @@ def test_killed_worker_chunk_is_rerun(frames, cluster, tmp_path):
     cluster.wait_for_workers(2, timeout=60)  # the nanny brings the worker back
 
 
+@pytest.mark.slow
 def test_failed_chunk_keeps_finished_ones_and_rerun_skips_them(frames, cluster, tmp_path, caplog):
     paths = []
     for k, acq in enumerate(frames):

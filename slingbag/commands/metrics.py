@@ -51,6 +51,7 @@ def _result_volume(path, truth):
     result = read_result(path)
     if result.volume is not None:
         return result.volume
+    from ..cloud import MODELS
     from ..voxelize import voxelize
 
     model = str(result.attrs.get("model", "gaussian"))
@@ -59,7 +60,7 @@ def _result_volume(path, truth):
         truth.origin,
         truth.spacing,
         truth.shape,
-        model=model if model in ("gaussian", "shells") else "gaussian",
+        model=model if model in MODELS else "gaussian",
     )
 
 

@@ -67,15 +67,11 @@ def register(sub):
 
 
 def parse_region(text):
-    if text is None:
-        return None
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError("--region", None, "six numbers x0,x1,y0,y1,z0,z1 (metres)", text) from None
-    if len(vals) != 6:
-        raise InputError("--region", None, "six numbers x0,x1,y0,y1,z0,z1 (metres)", text)
-    return vals
+    """``--region`` as ``(lo, hi)``, or None when not given (see
+    :func:`slingbag.geometry.parse_region`)."""
+    from ..geometry import parse_region as parse
+
+    return None if text is None else parse(text)
 
 
 def add_input_options(p):

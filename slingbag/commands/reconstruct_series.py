@@ -64,6 +64,10 @@ def run(args) -> int:
         if value is not None and value < 1:
             raise InputError("--" + name.replace("_", "-"), None, "a positive integer", value)
     frames = expand_inputs(args.frames)
+    # Every frame is checked here, before any work starts: a bad one is one line and
+    # leaves nothing behind, not a failed chunk an hour in.
+    for ref in frames:
+        ref.load()
     result = reconstruct_series(
         frames,
         args.config,

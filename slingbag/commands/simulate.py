@@ -7,7 +7,9 @@ import os
 
 import numpy as np
 
+from ..cloud import MODELS
 from ..errors import InputError
+from ..geometry import parse_region
 
 log = logging.getLogger("slingbag")
 
@@ -48,7 +50,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--model",
-        choices=("gaussian", "shells"),
+        choices=tuple(MODELS),
         default="gaussian",
         help="radiator model (default gaussian)",
     )
@@ -152,9 +154,7 @@ def _load_inputs(args):
     if args.phantom == "vessels":
         kwargs["seed"] = args.seed
         if args.region is not None:
-            kwargs["region"] = _parse_floats(
-                args.region, "--region", 6, "6 numbers x0,x1,y0,y1,z0,z1 in metres"
-            )
+            kwargs["region"] = parse_region(args.region)
         if args.spacing is not None:
             kwargs["spacing"] = args.spacing
     array = load_array(args.array)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ..errors import InputError
-from .reconstruct import add_input_options, read_input
+from .reconstruct import add_input_options, parse_region, read_input
 
 log = logging.getLogger("slingbag")
 
@@ -46,26 +46,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_region(text: str) -> tuple[np.ndarray, np.ndarray]:
-    expected = "6 numbers x0,x1,y0,y1,z0,z1 in metres with x0 <= x1, y0 <= y1, z0 <= z1"
-    try:
-        values = np.array([float(v) for v in text.split(",")])
-    except ValueError:
-        raise InputError("--region", None, expected, got=text) from None
-    if values.size != 6 or not np.isfinite(values).all():
-        raise InputError("--region", None, expected, got=text)
-    lo, hi = values[0::2], values[1::2]
-    if np.any(hi < lo):
-        raise InputError("--region", None, expected, got=text)
-    if np.abs(values).max() > 10:
-        raise InputError(
-            "--region", None, expected, got=text, hint="the unit is metres, not millimetres"
-        )
-    return lo, hi
-
-
 def run(args) -> int:
-    from .. import __version__
+    from .._version import __version__
     from ..backend import ensure_init
     from ..h5io import write_result
     from ..ubp import default_grid, infer_geometry, ubp
@@ -76,7 +58,7 @@ def run(args) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise InputError("-o", None, "a file in an existing folder", got=args.output)
-    region = _parse_region(args.region) if args.region is not None else None
+    region = parse_region(args.region)
     acq = read_input(args)
 
     if region is not None:

@@ -1,0 +1,137 @@
+"""The objective :func:`slingbag.reconstruct` minimises, in one place.
+
+The loop (:mod:`slingbag.reconstruct`) and the public :func:`slingbag.loss_and_grad`
+both evaluate it through :class:`Objective` and :func:`add_l1`: the cloud's signals
+through the sensor model (response, gains) and a zero-phase low-pass, compared with the
+low-passed measured signals, relative to their energy; plus an L1 penalty on p0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .acquisition import Acquisition
+from .forward import backward_signals, forward_signals
+from .response import SensorResponse, apply_response, correlate_response
+
+
+def lowpass(cfg: dict, res: float, acq: Acquisition, width=None) -> SensorResponse | None:
+    """The zero-phase Gaussian both model and data pass through before they are compared:
+    ``width`` (default ``loss.lowpass``) times the smallest ball's own pulse length (None
+    when 0)."""
+    width = float(cfg["loss"]["lowpass"] if width is None else width)
+    if width <= 0:
+        return None
+    tau = width * float(cfg["density"]["prune_sigma"]) * res / acq.sound_speed  # seconds
+    half = max(int(np.ceil(4 * tau * acq.fs)), 1)
+    t = np.arange(-half, half + 1) / acq.fs
+    taps = np.exp(-0.5 * (t / tau) ** 2)
+    return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
+
+
+@dataclass
+class Objective:
+    """The data term: ``mean((L(model(raw)) - L(meas))^2) / mean(L(meas)^2)`` over the
+    sensors used, where ``raw`` are the radiator's signals, ``model`` the sensor model
+    (response and gains, see :class:`~slingbag.calibration.Calibration`) and ``L`` the
+    low-pass.
+
+    Build it with :meth:`build`; ``meas`` is then the measured signals through ``L``.
+    """
+
+    positions: np.ndarray
+    n_samples: int
+    fs: float
+    model: str
+    meas: np.ndarray
+    energy: float
+    smooth: SensorResponse | None
+
+    @classmethod
+    def build(
+        cls,
+        acq: Acquisition,
+        meas: np.ndarray,
+        cfg: dict,
+        res: float,
+        model: str,
+        lowpass_width=None,
+    ):
+        """From the measured signals ``meas`` (float32, the loop's units) of ``acq``,
+        through the low-pass of ``lowpass_width`` (default ``loss.lowpass``)."""
+        smooth = lowpass(cfg, res, acq, lowpass_width)
+        meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
+        energy = float(np.mean(meas.astype(np.float64) ** 2))
+        return cls(acq.positions, acq.n_samples, acq.fs, model, meas, energy, smooth)
+
+    def data(self, xyz, p0, sigma, sensors, sensor_model, c, t0, scalars=False):
+        """Data term and its gradients at the balls, over the sensors ``sensors``.
+
+        ``sensor_model`` maps radiator signals to what the sensors record and back
+        (``model(raw, sensors)``, ``adjoint(raw, grad, sensors)``).  Returns
+        ``(loss, grads)``; ``grads`` (``xyz``, ``p0``, ``sigma`` and with ``scalars``
+        ``sound_speed``, ``t0``) is None when the loss is not finite.
+        """
+        raw = forward_signals(
+            xyz, p0, sigma, self.positions[sensors], self.n_samples, self.fs, c, t0, self.model
+        )
+        resid = apply_response(sensor_model.model(raw, sensors), self.smooth) - self.meas[sensors]
+        loss = float(np.mean(resid.astype(np.float64) ** 2)) / self.energy
+        if not np.isfinite(loss):
+            return loss, None
+        grad_sim = correlate_response((2.0 / (resid.size * self.energy)) * resid, self.smooth)
+        grad_raw = sensor_model.adjoint(raw, grad_sim, sensors)
+        grads = backward_signals(
+            xyz,
+            p0,
+            sigma,
+            self.positions[sensors],
+            grad_raw,
+            self.fs,
+            c,
+            t0,
+            self.model,
+            scalars,
+        )
+        return loss, grads
+
+
+def add_l1(loss: float, grads: dict, p0: np.ndarray, weight: float) -> float:
+    """The loss with ``weight * sum(p0)`` added; its gradient added to ``grads["p0"]``."""
+    grads["p0"] = grads["p0"] + weight
+    return loss + weight * float(p0.sum())
+
+
+def loss_and_grad(
+    cloud, acquisition, model=None, *, scalars=False, config=None, gains=None, l1_weight=0.0
+):
+    """See :func:`slingbag.loss_and_grad`."""
+    from .calibration import Calibration
+    from .config import load_config
+    from .reconstruct import _adapt_to_response, _signal_scale
+
+    acq = acquisition
+    cfg = _adapt_to_response(load_config() if config is None else config, acq)
+    res = float(cfg["region"]["res"])
+    # The loop's units: signals scaled to unit peak, p0 with them.
+    scale = _signal_scale(acq.signals, acq.source)
+    meas = (acq.signals / scale).astype(np.float32)
+    obj = Objective.build(acq, meas, cfg, res, model or cfg["output"]["model"])
+    sensor_model = Calibration(acq, cfg)
+    if gains is not None:
+        sensor_model.gain = np.asarray(gains, np.float64).copy()
+        sensor_model.learn.add("gain")  # the sensor model applies gains it learns
+    p0 = np.asarray(cloud.p0, np.float64) / scale
+    sensors = np.arange(acq.n_sensors)
+    loss, g = obj.data(
+        cloud.xyz, p0, cloud.sigma, sensors, sensor_model, acq.sound_speed, acq.t0, scalars
+    )
+    if g is None:
+        raise FloatingPointError("the objective is not finite at this cloud")
+    if l1_weight:
+        loss = add_l1(loss, g, p0.astype(np.float32), float(l1_weight) * scale)
+    out = {k: (np.asarray(v, np.float64) if isinstance(v, np.ndarray) else v) for k, v in g.items()}
+    out["p0"] = out["p0"] / scale
+    return loss, out

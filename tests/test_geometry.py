@@ -1,0 +1,64 @@
+"""The one reading of a region, shared by every option and file that gives one."""
+
+import numpy as np
+import pytest
+
+from slingbag.errors import InputError
+from slingbag.geometry import parse_region
+
+BOX = ([-1e-3, -2e-3, 5e-3], [1e-3, 2e-3, 7e-3])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "-1e-3,1e-3,-2e-3,2e-3,5e-3,7e-3",
+        [-1e-3, 1e-3, -2e-3, 2e-3, 5e-3, 7e-3],
+        (np.array(BOX[0]), np.array(BOX[1])),
+    ],
+    ids=["text", "six", "lo-hi"],
+)
+def test_every_form_reads_as_the_same_box(value):
+    lo, hi = parse_region(value)
+    assert lo.tolist() == BOX[0] and hi.tolist() == BOX[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "word"),
+    [
+        ("1,2,3", "6 numbers"),
+        ("0,1e-3,0,1e-3,0,x", "6 numbers"),
+        ("0,1e-3,0,1e-3,0,nan", "6 numbers"),
+        ("1e-3,0,0,1e-3,0,1e-3", "x0 < x1"),
+        ("0,0,0,1e-3,0,1e-3", "x0 < x1"),  # a flat box holds no voxel
+        ("-10,10,-10,10,12,18", "millimetres"),
+    ],
+)
+def test_bad_regions_are_refused_in_one_line(value, word):
+    with pytest.raises(InputError, match="--region") as info:
+        parse_region(value)
+    assert word in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("command", ["ubp", "reconstruct"])
+def test_commands_refuse_a_region_alike(tmp_path, capsys, command):
+    from test_bad_inputs import _planar_acquisition
+
+    from slingbag.cli import main
+
+    _planar_acquisition(tmp_path / "a.h5")
+    code = main(
+        [command, str(tmp_path / "a.h5"), "-o", str(tmp_path / "o.h5"), "--region=1,0,0,1,0,1"]
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1 and "x0 < x1" in err[0]
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_config_bounds_go_through_the_same_reading(tmp_path):
+    from slingbag.config import load_config
+
+    bad = tmp_path / "c.toml"
+    bad.write_text("[region]\nbounds = [-10.0, 10.0, -10.0, 10.0, 12.0, 18.0]\n")
+    with pytest.raises(InputError, match="region.bounds.*millimetres"):
+        load_config(bad)
