@@ -65,9 +65,10 @@ def condition(signals: np.ndarray) -> Conditioning:
     return Conditioning(np.flatnonzero(~dead), offsets, np.flatnonzero(dead))
 
 
-def clean_acquisition(acq):
-    """The acquisition without offsets and without dead channels (logged)."""
-    found = condition(acq.signals)
+def clean_acquisition(acq, found: Conditioning | None = None):
+    """The acquisition without offsets and without dead channels (logged); ``found``
+    defaults to :func:`condition` of its signals."""
+    found = condition(acq.signals) if found is None else found
     signals = (acq.signals - found.offsets[:, None].astype(np.float32))[found.keep]
     if len(found.dead):
         log.warning(

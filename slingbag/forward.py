@@ -284,7 +284,10 @@ def loss_and_grad(
     cloud's signals through the sensor response of ``config`` (if any), the per-sensor
     ``gains`` and the loss's zero-phase low-pass, against the measured signals through
     the same low-pass, as a mean square relative to their energy; plus
-    ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).
+    ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).  The
+    signals are first cleaned as the loop cleans them (:mod:`slingbag.conditioning`:
+    per-channel offsets removed, channels that recorded only noise left out), and the
+    fine stage's low-pass is the one used.
 
     Parameters
     ----------

@@ -109,10 +109,14 @@ def loss_and_grad(
 ):
     """See :func:`slingbag.loss_and_grad`."""
     from .calibration import Calibration
+    from .conditioning import clean_acquisition, condition
     from .config import load_config
     from .reconstruct import _adapt_to_response, _signal_scale
 
-    acq = acquisition
+    found = condition(acquisition.signals)
+    acq = clean_acquisition(acquisition, found)  # as the loop sees the data
+    if gains is not None and len(gains) == acquisition.n_sensors:
+        gains = np.asarray(gains)[found.keep]
     cfg = _adapt_to_response(load_config() if config is None else config, acq)
     res = float(cfg["region"]["res"])
     # The loop's units: signals scaled to unit peak, p0 with them.
