@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def available(case) -> bool:
     if case.source != "exact":
-        return Path(case.source).exists()
+        return suite.source_path(case.source).exists()
     needs_shared = case.phantom == "rat-liver" or "sphere_1013" in case.array
     return not needs_shared or (ROOT.parent / "shared" / "data").exists()
 

@@ -153,6 +153,14 @@ SUITE = [
         calibrate=("sound_speed",),
         tags=("calibration",),
     ),
+    Case(
+        "vessels 12x12 j-Wave 3.75MHz 1%",
+        "vessels",
+        "planar:12x12:3e-3",
+        lowpass=None,
+        source="jwave:vessels_planar12_jwave.h5",
+        tags=("core", "jwave"),
+    ),
     Case("rat liver sphere-1013", "rat-liver", SPHERE, samples=4096, tags=("liver",)),
     Case("rat liver sphere-1013@128", "rat-liver", SPHERE + "@128", samples=4096, tags=("liver",)),
     Case(
@@ -229,16 +237,16 @@ def phantom_centre(array: SensorArray) -> np.ndarray:
     return pos.mean(axis=0) if centre is None else np.asarray(centre, np.float64)
 
 
-def simulate_case(case: Case, array: SensorArray | None = None):
-    """The case's acquisition and truth volume, from the independent simulator.
+def _source_signals(case: Case, array: SensorArray | None):
+    """The case's noise-free pressure at the sensors, its truth and its array: from the
+    exact simulator, or from a wave-solver file (``source="jwave:NAME.h5"``)."""
+    if case.source != "exact":
+        from ..h5io import read_acquisition
 
-    Returns
-    -------
-    acquisition : Acquisition
-        With the truth volume attached and the file's (possibly wrong) sound speed.
-    """
+        acq = read_acquisition(source_path(case.source))
+        attrs = {"simulated_by": acq.attrs.get("simulated_model", case.source)}
+        return acq.signals.astype(np.float64), acq.truth_volume, acq.array, attrs
     array = array if array is not None else load_case_array(case.array, case.seed)
-    rng = np.random.default_rng(case.seed + 1)
     phantom = PHANTOMS[case.phantom](phantom_centre(array))
     sig = simulate_voxels(
         phantom.fine.data,
@@ -250,12 +258,33 @@ def simulate_case(case: Case, array: SensorArray | None = None):
         sound_speed=case.sound_speed,
     )
     attrs = {"simulated_by": "slingbag.benchmark.exact (uniform sphere per voxel)"}
+    return sig, phantom.truth, array, attrs
+
+
+def source_path(source: str) -> Path:
+    """A wave-solver file: ``jwave:NAME`` lives in ``$SLINGBAG_JWAVE_DIR`` (default
+    ``~/.cache/slingbag/jwave``, where ``experiments/jwave_generate.py`` writes)."""
+    import os
+
+    if source.startswith("jwave:"):
+        folder = os.environ.get("SLINGBAG_JWAVE_DIR") or Path.home() / ".cache/slingbag/jwave"
+        return Path(folder) / source.partition(":")[2]
+    return Path(source)
+
+
+def simulate_case(case: Case, array: SensorArray | None = None):
+    """The case's acquisition, with the truth volume attached and the file's (possibly
+    wrong) sound speed: independent signals, then the case's band, response, noise and
+    channel faults."""
+    rng = np.random.default_rng(case.seed + 1)
+    sig, truth, array, attrs = _source_signals(case, array)
+    fs = case.fs
     kernel = None
     if case.lowpass:
-        sig = conditions.lowpass(sig, case.fs, case.lowpass)
+        sig = conditions.lowpass(sig, fs, case.lowpass)
         attrs["lowpass_hz"] = case.lowpass
     if case.response is not None:
-        kernel = conditions.transducer_response(case.fs, *case.response)
+        kernel = conditions.transducer_response(fs, *case.response)
         sig = conditions.apply_response(sig, kernel)
         attrs["transducer"] = f"{case.response[0]:g} Hz, {case.response[1]:g} bandwidth"
     sig = conditions.add_noise(sig, case.noise, rng)
@@ -266,11 +295,11 @@ def simulate_case(case: Case, array: SensorArray | None = None):
     return Acquisition(
         signals=sig.astype(np.float32),
         positions=array.positions,
-        fs=case.fs,
+        fs=fs,
         sound_speed=case.file_sound_speed or case.sound_speed,
         normals=array.normals,
         areas=array.areas,
-        truth_volume=phantom.truth,
+        truth_volume=truth,
         attrs=attrs,
         impulse_response=kernel,
     )
@@ -285,8 +314,6 @@ def case_data(case: Case, cache: Path | None):
     """The case's acquisition, from ``cache`` when it was simulated before."""
     from ..h5io import read_acquisition, write_acquisition
 
-    if case.source != "exact":
-        return read_acquisition(case.source)
     path = None if cache is None else Path(cache) / f"{_case_key(case)}.h5"
     if path is not None and path.exists():
         return read_acquisition(path)
