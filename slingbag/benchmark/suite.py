@@ -351,12 +351,25 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
         rec = reconstruct(acq, cfg, progress=progress)
         volume = rec.volume
         extra["balls"] = len(rec.cloud)
+        extra["region_holds"] = truth_inside(truth, rec.attrs["region_lo"], rec.attrs["region_hi"])
         if "calibrated_sound_speed" in rec.attrs:
             extra["sound_speed"] = float(rec.attrs["calibrated_sound_speed"])
         history = rec.history.get("data_loss", rec.history.get("loss"))
         if history is not None and len(history):
             extra["final_loss"] = float(np.asarray(history)[-1])
     return volume, time.perf_counter() - start, extra
+
+
+def truth_inside(truth, lo, hi) -> float:
+    """Share of the truth's total p0 inside the box ``[lo, hi]``."""
+    data = np.clip(np.asarray(truth.data, np.float64), 0, None)
+    inside = np.ones(data.shape, bool)
+    for d, axis in enumerate(truth.axes()):
+        ok = (axis >= lo[d]) & (axis <= hi[d])
+        shape = [1, 1, 1]
+        shape[d] = -1
+        inside &= ok.reshape(shape)
+    return float(data[inside].sum() / max(data.sum(), 1e-300))
 
 
 def score(volume, truth) -> dict:
@@ -389,6 +402,13 @@ def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, on_done
             rows[method]["ssim_map_z"],
             seconds,
         )
+        if rows[method].get("region_holds", 1.0) < 0.99:
+            log.warning(
+                "%s | %s: the inferred region holds only %.0f %% of the object",
+                case.name,
+                method,
+                100 * rows[method]["region_holds"],
+            )
         if on_done is not None:
             on_done()
     return rows, volumes
