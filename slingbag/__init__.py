@@ -42,6 +42,7 @@ _EXPORTS = {
     "load_config": "config",
     "voxelize": "voxelize",
     "ubp": "ubp",
+    "model_based": "model_based",
     "metrics": "metrics",
     "read_any": "interop",
     "detect_format": "interop",
@@ -59,6 +60,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 # of the package, which would shadow the function; importing the (light, Taichi-free)
 # modules here first and then binding the functions keeps `slingbag.ubp` the function.
 from .metrics import metrics  # noqa: E402, F401
+from .model_based import model_based  # noqa: E402, F401
 from .reconstruct import reconstruct  # noqa: E402, F401
 from .ubp import ubp  # noqa: E402, F401
 from .voxelize import voxelize  # noqa: E402, F401
