@@ -87,48 +87,68 @@ def test_tv_step_matches_skimage_without_the_constraint(rng):
     assert _rof(ours, v, w) <= _rof(ref, v, w) * (1 + 1e-6)
 
 
-def test_tv_step_with_the_constraint_matches_a_brute_force_solve(rng):
+def _chambolle_pock(v, w, iterations):
+    """min_{x >= 0} 0.5 |x - v|^2 + w TV(x) by plain primal-dual steps (another method)."""
+    step = 1.0 / np.sqrt(12.0)
+    x = np.maximum(v, 0)
+    x_bar, y = x.copy(), np.zeros((3,) + v.shape)
+    for _ in range(iterations):
+        y = y + step * grad(x_bar)
+        y /= np.maximum(np.sqrt((y * y).sum(axis=0)) / w, 1.0)
+        x_new = np.maximum((x + step * div(y) + step * v) / (1 + step), 0.0)
+        x_bar, x = 2 * x_new - x, x_new
+    return x
+
+
+def test_tv_step_with_the_constraint_matches_other_solvers(rng):
+    v = rng.standard_normal((4, 3, 3)) + 0.2
+    w = 0.3
+    ours, _ = prox_tv_nonneg(v, w, iterations=20000, tol=1e-12)
+    ref = _chambolle_pock(v, w, 50000)
+    assert ours.min() >= 0
+    assert _rof(ours, v, w) <= _rof(ref, v, w) + 1e-9
+    assert np.abs(ours - ref).max() < 1e-4
+    # The constraint binds here: clipping the unconstrained step is not the answer.
+    free, _ = prox_tv_nonneg(v, w, nonneg=False, iterations=20000, tol=1e-12)
+    assert free.min() < 0
+    assert _rof(np.maximum(free, 0), v, w) > _rof(ours, v, w) + 1e-4
+
+
+def test_tv_step_on_a_line_matches_a_quadratic_program(rng):
     from scipy.optimize import minimize
 
-    v = rng.standard_normal((3, 3, 2)) + 0.2
-    w = 0.3
+    # On an n x 1 x 1 volume TV is sum |x[i+1] - x[i]|: with d = u - l, u, l >= 0 the
+    # step is a smooth QP, solved by brute force.
+    v = rng.standard_normal(7)
+    w = 0.35
     n = v.size
-    shape = v.shape
 
-    # Epigraph form, solved by SLSQP: x >= 0, s >= |grad x| per voxel.
     def obj(z):
-        return 0.5 * ((z[:n] - v.ravel()) ** 2).sum() + w * z[n:].sum()
+        x, u, l = z[:n], z[n : 2 * n - 1], z[2 * n - 1 :]
+        return 0.5 * ((x - v) ** 2).sum() + w * (u + l).sum()
 
-    def cons(z):
-        g = grad(z[:n].reshape(shape))
-        return z[n:] - np.sqrt((g * g).sum(axis=0).ravel() + 1e-14)
-
-    z0 = np.concatenate([np.maximum(v.ravel(), 0), np.ones(n)])
+    cons = {"type": "eq", "fun": lambda z: np.diff(z[:n]) - z[n : 2 * n - 1] + z[2 * n - 1 :]}
+    z0 = np.concatenate([np.maximum(v, 0), np.zeros(2 * (n - 1))])
     sol = minimize(
         obj,
         z0,
         method="SLSQP",
-        bounds=[(0, None)] * (2 * n),
-        constraints=[{"type": "ineq", "fun": cons}],
-        options={"ftol": 1e-12, "maxiter": 2000},
+        bounds=[(0, None)] * len(z0),
+        constraints=[cons],
+        options={"ftol": 1e-14, "maxiter": 1000},
     )
     assert sol.success
-    brute = sol.x[:n].reshape(shape)
-    ours, _ = prox_tv_nonneg(v, w, iterations=20000, tol=1e-10)
-    assert ours.min() >= 0
-    assert _rof(ours, v, w) <= _rof(brute, v, w) + 1e-6
-    assert np.abs(ours - brute).max() < 2e-3
-    # The constraint binds here: clipping the unconstrained step is not the answer.
-    free, _ = prox_tv_nonneg(v, w, nonneg=False, iterations=20000, tol=1e-10)
-    assert free.min() < 0
-    assert _rof(np.maximum(free, 0), v, w) > _rof(ours, v, w) + 1e-4
+    ours, _ = prox_tv_nonneg(v.reshape(n, 1, 1), w, iterations=20000, tol=1e-12)
+    assert np.abs(ours.ravel() - sol.x[:n]).max() < 1e-5
 
 
 def test_noise_level_from_the_samples_before_and_after_any_arrival():
     phantom, clean = _scene(noise=0.0)
     lo = phantom.volume.origin
     hi = lo + (np.asarray(phantom.volume.shape) - 1) * SPACING
-    quiet = noise_windows(clean, lo, hi, guard=8)
+    # Balls on the box's faces radiate from up to 3 sigma outside it: 20 samples here.
+    guard = int(np.ceil(3 * SPACING / clean.sound_speed * clean.fs)) + 2
+    quiet = noise_windows(clean, lo, hi, guard=guard)
     assert quiet.sum() > 5000
     # No signal in the quiet samples (the phantom's balls reach a ball size outside).
     peak = float(np.abs(clean.signals).max())
@@ -235,7 +255,8 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path):
         resume=True,
     )
     assert np.array_equal(resumed.coefficients, full.coefficients)
-    assert np.array_equal(resumed.volume.data, full.volume.data)
+    # (the splat sums balls in parallel, so only to rounding)
+    assert np.allclose(resumed.volume.data, full.volume.data, rtol=1e-5, atol=1e-7)
     for key in full.history:
         if key != "time":
             assert np.array_equal(resumed.history[key], full.history[key], equal_nan=True)
@@ -244,7 +265,7 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path):
 def test_too_few_quiet_samples_asks_for_a_weight():
     phantom, acq = _scene(noise=0.01)
     origin, spacing, shape = _grid(phantom)
-    short = acq.replace(signals=acq.signals[:, 150:])
+    short = acq.replace(signals=acq.signals[:, 150:300])  # only while sources are heard
     short = short.replace(t0=150 / acq.fs)
     with pytest.raises(slingbag.InputError, match="--tv"):
         model_based_solve(short, origin, spacing, shape, iterations=2)
@@ -269,11 +290,9 @@ def test_cli_round_trip_and_bad_input(tmp_path):
         f"--region={region}",
         "--spacing",
         str(SPACING),
-        "--iterations",
-        "4",
         "--quiet",
     ]
-    assert main(argv) == 0
+    assert main(argv + ["--iterations", "4"]) == 0
     res = read_result(out)
     assert res.volume.shape == (20, 20, 8)
     assert res.attrs["method"] == "model_based"
@@ -281,5 +300,6 @@ def test_cli_round_trip_and_bad_input(tmp_path):
     assert "peak_memory_bytes" in res.attrs and res.attrs["time_s"] > 0
     assert len(res.history["loss"]) == 4
     assert not (tmp_path / "mb.h5.ckpt.npz").exists()
-    assert main(argv[:-2] + ["--tv", "-1"]) == 2
-    assert main(argv[:-1] + ["--resume"]) == 2  # no checkpoint to resume from
+    assert main(argv + ["--tv", "-1"]) == 2
+    assert main(argv + ["--resume"]) == 2  # no checkpoint to resume from
+    assert main(argv + ["--region=1,2,3"]) == 2
