@@ -27,6 +27,7 @@ import numpy as np
 
 from .acquisition import Acquisition
 from .errors import InputError
+from .tv import prox_tv_nonneg
 from .volume import Volume
 
 log = logging.getLogger("slingbag")
@@ -290,8 +291,6 @@ def model_based_solve(
     falls to its floor ``MU_FLOOR = 1e-6`` (plain non-negative least squares, in effect),
     the run converges there and a warning says so.
     """
-    from .atomic import atomic_path  # noqa: F401 - imported early: the checkpoint needs it
-
     acq = acquisition
     t_start = time.perf_counter()
     shape = tuple(int(s) for s in shape)
@@ -399,7 +398,7 @@ def model_based_solve(
                 # max|A^T b|, the scale of the data term's pull at x = 0 (y = 0 there).
                 ref = float(np.abs(g).max()) or 1.0
             lam = mu * ref
-            x_new, dual = prox_tv_nonneg_(y - g / lip, lam / lip, dual)
+            x_new, dual = prox_tv_nonneg(y - g / lip, lam / lip, dual=dual)
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
             # Adaptive restart (O'Donoghue & Candes): momentum that points uphill is reset.
             restart = float(((y - x_new) * (x_new - x)).sum()) > 0
@@ -490,12 +489,6 @@ def model_based_solve(
     )
     hist = {k: np.asarray(v, float) for k, v in history.items()}
     return ModelBasedResult(volume=volume, coefficients=coef, history=hist, attrs=attrs)
-
-
-def prox_tv_nonneg_(v, weight, dual):
-    from .tv import prox_tv_nonneg
-
-    return prox_tv_nonneg(v, weight, dual=dual)
 
 
 def _save_checkpoint(path, st: dict) -> None:

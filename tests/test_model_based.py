@@ -207,6 +207,27 @@ def test_discrepancy_principle_meets_its_target_when_the_model_can():
     assert abs(np.log(res.history["discrepancy"][-1])) < 2 * np.log(TAU)
 
 
+def test_the_files_sensor_response_is_in_the_model():
+    from slingbag.response import apply_response
+
+    phantom, clean = _scene(noise=0.0)
+    origin, spacing, shape = _grid(phantom)
+    taps = SensorResponse(clean.fs, centre=3e6, bandwidth=0.7).taps()
+    measured = SensorResponse(clean.fs, kernel=taps)  # as a file holds it: causal
+    signals = apply_response(clean.signals, measured)
+    rng = np.random.default_rng(2)
+    signals = signals + 0.01 * np.abs(signals).max() * rng.standard_normal(signals.shape)
+    acq = clean.replace(signals=signals.astype(np.float32), impulse_response=taps)
+    with_r = model_based_solve(acq, origin, spacing, shape, iterations=60)
+    without = model_based_solve(
+        acq.replace(impulse_response=None), origin, spacing, shape, iterations=60
+    )
+    assert with_r.attrs["sensor_response"] and not without.attrs["sensor_response"]
+    err_with = _best_fit_error(with_r.volume.data, phantom.volume.data)
+    err_without = _best_fit_error(without.volume.data, phantom.volume.data)
+    assert err_with < 0.8 * err_without, (err_with, err_without)
+
+
 def test_given_weight_is_kept_and_larger_weights_flatten():
     phantom, acq = _scene(noise=0.01)
     origin, spacing, shape = _grid(phantom)
