@@ -324,3 +324,17 @@ def test_cli_round_trip_and_bad_input(tmp_path):
     assert main(argv + ["--tv", "-1"]) == 2
     assert main(argv + ["--resume"]) == 2  # no checkpoint to resume from
     assert main(argv + ["--region=1,2,3"]) == 2
+
+
+def test_default_cli_spacing_keeps_the_grid_affordable():
+    from slingbag.commands.mb import default_spacing
+    from slingbag.volume import grid_for_region
+
+    lo = np.zeros(3)
+    assert default_spacing(lo, np.array([5e-3, 5e-3, 2e-3]), 0.2e-3) == 0.2e-3
+    # The deep region inferred on the 144-sensor scene: 28 x 26.6 x 13.8 mm.
+    hi = np.array([28e-3, 26.6e-3, 13.8e-3])
+    step = default_spacing(lo, hi, 0.2e-3)
+    assert step == pytest.approx(0.35e-3)
+    n = np.prod(grid_for_region(lo, hi, step)[2])
+    assert 200_000 < n < 300_000
