@@ -283,13 +283,14 @@ def model_based_solve(
     earliest and after the latest arrival, with a guard of the filters' length and three
     ball sizes; :func:`noise_windows`).  The target is ``|A x - b|^2 = TAU^2 * m *
     sigma_n^2`` (``m`` samples, ``TAU = 1.05``).  The weight starts at ``1e-3`` and,
-    every 10 iterations from iteration 20, is multiplied by ``ratio ** -GAIN`` (``GAIN =
-    4``, clipped to ``[1/2, 2]``), ``ratio`` the residual over the target at the
-    extrapolated point, with the momentum restarted; the run has converged once the step is below ``tol`` and
-    ``ratio`` within ``TAU`` of 1.  Where the model cannot fit the data down to the noise
-    (model mismatch: a finer structure than the grid holds, another radiator), the weight
-    falls to its floor ``MU_FLOOR = 1e-6`` (plain non-negative least squares, in effect),
-    the run converges there and a warning says so.
+    every 10 iterations from iteration 20, is multiplied by ``ratio ** -GAIN``
+    (``GAIN = 4``, clipped to ``[1/2, 2]``), ``ratio`` the residual over the target at
+    the extrapolated point, with the momentum restarted; the run has converged once the
+    step is below ``tol`` and ``ratio`` within ``TAU`` of 1.  Where the model cannot fit
+    the data down to the noise (model mismatch: a finer structure than the grid holds,
+    another radiator), the weight falls to its floor ``MU_FLOOR = 1e-6`` (plain
+    non-negative least squares, in effect), the run converges there and a warning says
+    so.
     """
     acq = acquisition
     t_start = time.perf_counter()
