@@ -44,6 +44,7 @@ _EXPORTS = {
     "load_config": "config",
     "voxelize": "voxelize",
     "ubp": "ubp",
+    "model_based": "model_based",
     "metrics": "metrics",
     "read_any": "interop",
     "detect_format": "interop",
@@ -63,7 +64,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 # attribute of the package, which would shadow the function: the package's class drops
 # those bindings (the submodules stay in sys.modules), so `slingbag.ubp` stays the
 # function and is imported only when first used (I/O alone never loads the solver).
-_SHADOWED = {"metrics", "reconstruct", "ubp", "view", "voxelize"}
+_SHADOWED = {"metrics", "model_based", "reconstruct", "ubp", "view", "voxelize"}
 
 
 class _Package(types.ModuleType):

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "reconstruct",
     "reconstruct_series",
     "ubp",
+    "mb",
     "metrics",
     "view",
     "export",
