@@ -161,6 +161,14 @@ SUITE = [
         source="jwave:vessels_planar12_jwave.h5",
         tags=("core", "jwave"),
     ),
+    Case(
+        "vessels seed 1 12x12 j-Wave 3.75MHz 1%",
+        "vessels",
+        "planar:12x12:3e-3",
+        lowpass=None,
+        source="jwave:vessels_seed1_planar12_jwave.h5",
+        tags=("jwave",),
+    ),
     Case("rat liver sphere-1013", "rat-liver", SPHERE, samples=4096, tags=("liver",)),
     Case("rat liver sphere-1013@128", "rat-liver", SPHERE + "@128", samples=4096, tags=("liver",)),
     Case(
