@@ -35,13 +35,14 @@ def main(argv=None):
     p.add_argument("--tags", nargs="*", help="case tags, e.g. core noise liver")
     p.add_argument("--methods", default=",".join(suite.METHODS))
     p.add_argument("--out", default=str(ROOT / "experiments" / "out" / "benchmark"))
+    p.add_argument("--resume", action="store_true", help="skip cases OUT already holds")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "slingbag" / "benchmark"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     slingbag.init()
     cases = [c for c in suite.select(args.cases, args.tags) if available(c)]
     methods = args.methods.split(",")
-    results = suite.run_suite(cases, methods, out=args.out, cache=args.cache)
+    results = suite.run_suite(cases, methods, out=args.out, cache=args.cache, resume=args.resume)
     print(suite.table(results, methods))
 
 

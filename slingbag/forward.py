@@ -277,6 +277,7 @@ def loss_and_grad(
     config: dict | None = None,
     gains=None,
     l1_weight: float = 0.0,
+    stage: str = "fine",
 ):
     """The objective :func:`slingbag.reconstruct` minimises, and its gradient.
 
@@ -286,8 +287,7 @@ def loss_and_grad(
     the same low-pass, as a mean square relative to their energy; plus
     ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).  The
     signals are first cleaned as the loop cleans them (:mod:`slingbag.conditioning`:
-    per-channel offsets removed, channels that recorded only noise left out), and the
-    fine stage's low-pass is the one used.
+    per-channel offsets removed, channels that recorded only noise left out).
 
     Parameters
     ----------
@@ -306,6 +306,9 @@ def loss_and_grad(
     l1_weight : float
         Weight of the L1 penalty per unit of p0; a reconstruction's is its
         ``attrs["l1_weight"]``.
+    stage : {"fine", "coarse"}
+        Which stage's objective: they differ in the low-pass (``loss.lowpass_coarse``
+        in the coarse stage).
 
     Returns
     -------
@@ -329,4 +332,5 @@ def loss_and_grad(
         config=config,
         gains=gains,
         l1_weight=l1_weight,
+        stage=stage,
     )

@@ -31,6 +31,15 @@ def lowpass(cfg: dict, res: float, acq: Acquisition, width=None) -> SensorRespon
     return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
 
 
+def stage_lowpass(cfg: dict, stage: str) -> float:
+    """The low-pass width a stage compares through: ``loss.lowpass_coarse`` (when set) in
+    the coarse stage, ``loss.lowpass`` in the fine one."""
+    if stage not in ("coarse", "fine"):
+        raise ValueError(f"stage must be 'coarse' or 'fine', got {stage!r}")
+    fine = float(cfg["loss"]["lowpass"])
+    return (float(cfg["loss"]["lowpass_coarse"]) or fine) if stage == "coarse" else fine
+
+
 @dataclass
 class Objective:
     """The data term: ``mean((L(model(raw)) - L(meas))^2) / mean(L(meas)^2)`` over the
@@ -105,7 +114,15 @@ def add_l1(loss: float, grads: dict, p0: np.ndarray, weight: float) -> float:
 
 
 def loss_and_grad(
-    cloud, acquisition, model=None, *, scalars=False, config=None, gains=None, l1_weight=0.0
+    cloud,
+    acquisition,
+    model=None,
+    *,
+    scalars=False,
+    config=None,
+    gains=None,
+    l1_weight=0.0,
+    stage="fine",
 ):
     """See :func:`slingbag.loss_and_grad`."""
     from .calibration import Calibration
@@ -122,7 +139,9 @@ def loss_and_grad(
     # The loop's units: signals scaled to unit peak, p0 with them.
     scale = _signal_scale(acq.signals, acq.source)
     meas = (acq.signals / scale).astype(np.float32)
-    obj = Objective.build(acq, meas, cfg, res, model or cfg["output"]["model"])
+    obj = Objective.build(
+        acq, meas, cfg, res, model or cfg["output"]["model"], stage_lowpass(cfg, stage)
+    )
     sensor_model = Calibration(acq, cfg)
     if gains is not None:
         sensor_model.gain = np.asarray(gains, np.float64).copy()

@@ -32,7 +32,7 @@ from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import forward_signals
 from .geometry import parse_region
-from .objective import Objective, add_l1
+from .objective import Objective, add_l1, stage_lowpass
 from .optim import Adam
 from .strategy import CloudState, DensityStrategy, prune_mask
 from .volume import Volume, grid_for_region
@@ -393,10 +393,7 @@ def _one_pass(
 
     # The data as each stage compares them: the coarse stage may fit a smoother version
     # (big structure first), the fine stage the preset's band.
-    widths = {
-        "coarse": float(cfg["loss"]["lowpass_coarse"]) or float(cfg["loss"]["lowpass"]),
-        "fine": float(cfg["loss"]["lowpass"]),
-    }
+    widths = {stage: stage_lowpass(cfg, stage) for stage in ("coarse", "fine")}
     objectives = {
         stage: Objective.build(acq, meas, cfg, res, model, lowpass_width=width)
         for stage, width in widths.items()

@@ -28,7 +28,10 @@ def signal_window(acq: Acquisition, level: float = 0.05) -> tuple[np.ndarray, np
     # noise floor, which a window edge must clear by a good margin.
     noise = float(np.percentile(env, 30))
     thr = np.maximum(level * peak, 4.0 * noise)
-    above = (env > thr) & (peak > 0.01 * env.max())
+    # A sensor whose peak barely clears that margin times a single noise excursion, not a
+    # window: it says nothing about where the sources are.
+    heard = (peak > 2.0 * 4.0 * noise) & (peak > 0.01 * env.max())
+    above = (env > thr) & heard
     t = acq.times
     first = np.full(acq.n_sensors, np.nan)
     last = np.full(acq.n_sensors, np.nan)
@@ -45,7 +48,7 @@ def infer_region(
     res: float,
     margin: float = 2.0,
     votes: float = 0.9,
-    lateral_votes: float = 0.75,
+    lateral_votes: float = 0.6,
 ):
     """Box ``(lo, hi)`` in metres that holds the sources the signals can come from.
 

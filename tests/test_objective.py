@@ -17,6 +17,7 @@ def _settings():
     cfg["calibrate"]["params"] = ["gain"]
     cfg["coarse"]["iterations"], cfg["fine"]["iterations"] = 4, 12  # gains move in the fine
     assert cfg["loss"]["lowpass"] > 0 and cfg["loss"]["l1_band_limited"] > 0
+    assert cfg["loss"]["lowpass_coarse"] != cfg["loss"]["lowpass"]  # the stages differ
     return cfg
 
 
@@ -48,8 +49,14 @@ def test_public_loss_is_the_loop_loss(rng, monkeypatch):
         if it >= len(rec.history["loss"]):
             continue
         cloud = GaussianCloud(xyz, p0.astype(np.float64) * scale, sigma)
+        stage = "coarse" if rec.history["stage"][it] == 0 else "fine"
         loss, _ = slingbag.loss_and_grad(
-            cloud, acq, config=rec.config, gains=gain, l1_weight=rec.attrs["l1_weight"]
+            cloud,
+            acq,
+            config=rec.config,
+            gains=gain,
+            l1_weight=rec.attrs["l1_weight"],
+            stage=stage,
         )
         assert loss == pytest.approx(rec.history["loss"][it], rel=1e-9), it  # unit conversions only
         checked += 1

@@ -397,10 +397,19 @@ def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, on_done
     volumes : dict
         ``{"truth": Volume, method: Volume, ...}``.
     """
+    from ..errors import SlingbagError
+
     acq = case_data(case, cache)
     rows, volumes = {}, {"truth": acq.truth_volume}
     for method in methods:
-        volume, seconds, extra = run_method(case, acq, method, overrides)
+        try:
+            volume, seconds, extra = run_method(case, acq, method, overrides)
+        except SlingbagError as exc:  # one failed run is a result, not the end of the suite
+            rows[method] = {"error": str(exc)}
+            log.warning("%s | %s failed: %s", case.name, method, exc)
+            if on_done is not None:
+                on_done()
+            continue
         rows[method] = {**score(volume, acq.truth_volume), "seconds": seconds, **extra}
         volumes[method] = volume
         log.info(
@@ -441,7 +450,9 @@ def table(results: dict, methods=METHODS) -> str:
     lines = [head, "|" + "---|" * 8]
     for name, rows in results.items():
         for method in methods:
-            if method in rows:
+            if method in rows and "error" in rows[method]:
+                lines.append(f"| {name} | {method} | failed: {rows[method]['error'][:60]} |||||")
+            elif method in rows:
                 r = rows[method]
                 lines.append(
                     f"| {name} | {method} | {r['ssim_map_z']:.3f} | {r['ssim_map_y']:.3f} | "
@@ -449,7 +460,7 @@ def table(results: dict, methods=METHODS) -> str:
                     f"{r['seconds']:.0f} |"
                 )
     for method in methods:
-        got = [rows[method] for rows in results.values() if method in rows]
+        got = [rows[method] for rows in results.values() if "ssim_map_z" in rows.get(method, {})]
         if got:
             mean = {k: float(np.mean([g[k] for g in got])) for k in (*SCORES, "seconds")}
             lines.append(
@@ -497,20 +508,29 @@ def lab_cases(
     ]
 
 
-def run_suite(cases, methods=METHODS, *, out=None, cache=None, overrides=None, progress=True):
+def run_suite(
+    cases, methods=METHODS, *, out=None, cache=None, overrides=None, progress=True, resume=False
+):
     """Run ``methods`` on ``cases``; write ``table.md``, ``results.json`` and one MAP
-    figure per case into ``out`` (atomically); return ``{case: {method: row}}``."""
+    figure per case into ``out`` (atomically, after every case); return
+    ``{case: {method: row}}``.  With ``resume``, cases that ``out/results.json`` already
+    holds for every method are not run again."""
     from tqdm.auto import tqdm
 
     from ..atomic import atomic_path
 
     out = Path(out) if out is not None else None
+    results = {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    results = {}
+        if resume and (out / "results.json").exists():
+            results = json.loads((out / "results.json").read_text())
     bar = tqdm(total=len(cases) * len(methods), disable=not progress, unit="run")
     for i, case in enumerate(cases):
         bar.set_description(case.name[:40])
+        if all(m in results.get(case.name, {}) for m in methods):
+            bar.update(len(methods))
+            continue
         rows, volumes = run_case(
             case, methods, cache=cache, overrides=overrides, on_done=lambda: bar.update(1)
         )
