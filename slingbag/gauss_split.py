@@ -27,10 +27,10 @@ R_LO = 1.1
 # of very large balls needs a few dozen classes, not thousands.
 BETA = 0.2
 KERNEL_SIGMAS = 7.0  # class kernels reach 7 g: the tail dropped is below 7 exp(-24.5)
-R_HI_CHOICES = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+R_HI_CHOICES = (1.3, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 # Relative costs (ns on one core, measured on the bench case) of a residual tap, of a
 # (sensor, ball) pair's set-up and of one real FFT per point and log2 length.
-_COST_TAP, _COST_PAIR, _COST_FFT = 1.0, 8.0, 1.5
+_COST_TAP, _COST_PAIR, _COST_FFT = 0.9, 27.0, 0.5
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Plan:
     n_direct: int
     bounds: np.ndarray
     widths: np.ndarray
+    taps: np.ndarray
     margin: int
     n_grid: int
     n_fft: int
@@ -52,6 +53,8 @@ def plan(sigma_samples: np.ndarray, n_samples: int, n_sensors: int) -> Plan:
     """Group balls into classes for widths ``sigma_samples`` (sigma fs / c), choosing the
     residual range that minimises an estimate of the cost (taps + FFTs)."""
     from scipy.fft import next_fast_len
+
+    from .kernels.gauss_split import TAP_SIGMAS
 
     s = np.asarray(sigma_samples, dtype=np.float64)
     # Balls wider than a quarter of the record would stretch every FFT; few, so direct.
@@ -69,18 +72,20 @@ def plan(sigma_samples: np.ndarray, n_samples: int, n_sensors: int) -> Plan:
         n_grid = n_samples + 2 * margin
         n_fft = next_fast_len(n_grid, real=True)
         r = np.sqrt(np.maximum(s2 - np.repeat(g2, np.diff(bounds)), 0.0))
-        taps = float((2 * 6.0 * r + 1).sum()) if len(r) else 0.0
+        # Every ball of a class takes the taps its widest residual needs.
+        half = np.ceil(TAP_SIGMAS * np.sqrt(np.maximum(s2[bounds[1:] - 1] - g2, 0.0)))
+        taps = float(((2 * half + 1) * np.diff(bounds)).sum())
         cost = n_sensors * (
             _COST_TAP * taps
             + _COST_PAIR * len(s2)
             + _COST_FFT * len(widths) * n_fft * np.log2(max(n_fft, 2))
         )
         if best is None or cost < best[0]:
-            best = (cost, bounds, widths, margin, n_grid, n_fft, taps / max(len(r), 1))
-    _, bounds, widths, margin, n_grid, n_fft, taps_per_ball = best
+            best = (cost, bounds, widths, half, margin, n_grid, n_fft, taps / max(len(r), 1))
+    _, bounds, widths, half, margin, n_grid, n_fft, taps_per_ball = best
     order = np.concatenate([direct_idx, split_idx[by_width]]).astype(np.int64)
-    return Plan(order, len(direct_idx), bounds + len(direct_idx), widths, margin, n_grid,
-                n_fft, taps_per_ball)  # fmt: skip
+    return Plan(order, len(direct_idx), bounds + len(direct_idx), widths, half.astype(np.int64),
+                margin, n_grid, n_fft, taps_per_ball)  # fmt: skip
 
 
 def _classes(s2: np.ndarray, r_hi: float):
@@ -132,11 +137,12 @@ def _sorted_inputs(xyz, p0, sigma, p: Plan, step: float):
     sb = sig[p.n_direct :] / step
     g = np.repeat(p.widths, np.diff(p.bounds))
     r = np.sqrt(np.maximum(sb**2 - g**2, 1e-12))
-    split = np.zeros((len(sig), 4), dtype=np.float64)
+    split = np.zeros((len(sig), 5), dtype=np.float64)
     split[p.n_direct :, 0] = step * sb**3 / (2.0 * np.sqrt(2.0 * np.pi) * r * g)
     split[p.n_direct :, 1] = 0.5 / r**2
     split[p.n_direct :, 2] = np.exp(-1.0 / r**2)
     split[p.n_direct :, 3] = r
+    split[p.n_direct :, 4] = np.exp(-0.5 / r**2)
     return (
         np.ascontiguousarray(xyz[p.order], dtype=f),
         np.ascontiguousarray(p0[p.order], dtype=f),
@@ -161,16 +167,18 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     wide = _wide(arch)
     direct = np.zeros(n_s * n_t, np.float32)
     grid = np.zeros(n_s * p.n_grid, np.float32)
-    consts = (n_t, p.n_grid, p.margin, float(fs), float(c), float(t0))
+    def consts(taps):
+        return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
+
     if p.n_direct:
-        spread(xs, ps, ss, sp, sensors, grid, direct, 0, p.n_direct, *consts, wide, True)
+        spread(xs, ps, ss, sp, sensors, grid, direct, 0, p.n_direct, *consts(0), wide, True)
     if len(p.widths):
         spectra = _kernel_spectra(p)
         acc = np.zeros((n_s, p.n_fft // 2 + 1), np.complex128)
         for k in range(len(p.widths)):
             grid[:] = 0.0
             lo, hi = int(p.bounds[k]), int(p.bounds[k + 1])
-            spread(xs, ps, ss, sp, sensors, grid, direct, lo, hi, *consts, wide, False)
+            spread(xs, ps, ss, sp, sensors, grid, direct, lo, hi, *consts(p.taps[k]), wide, False)
             spec = rfft(
                 grid.reshape(n_s, p.n_grid).astype(np.float64),
                 n=p.n_fft,
@@ -203,12 +211,14 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
     g_p0 = np.zeros(n, np.float32)
     g_sigma = np.zeros(n, np.float32)
     g_scalar = np.zeros(2, np.float32)
-    consts = (n_t, p.n_grid, p.margin, float(fs), float(c), float(t0))
+    def consts(taps):
+        return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
+
     outs = (g_xyz, g_p0, g_sigma, g_scalar, wide)
     flat = G.reshape(-1)
     if p.n_direct:
         dummy = np.zeros(1, np.float32)
-        kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, *consts, *outs, True,
+        kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, *consts(0), *outs, True,
                   bool(scalars))  # fmt: skip
     if len(p.widths):
         spectra = _kernel_spectra(p)
@@ -220,7 +230,7 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
             lo, hi = int(p.bounds[k]), int(p.bounds[k + 1])
             corr = irfft(g_hat * np.conj(spectra[k]), n=p.n_fft, axis=1, workers=_workers())
             corr = np.ascontiguousarray(corr[:, : p.n_grid], dtype=np.float32).reshape(-1)
-            kg.gather(xs, ps, ss, sp, sensors, corr, flat, lo, hi, *consts, *outs, False,
+            kg.gather(xs, ps, ss, sp, sensors, corr, flat, lo, hi, *consts(p.taps[k]), *outs, False,
                       bool(scalars))  # fmt: skip
     grads = {"xyz": np.empty_like(g_xyz), "p0": np.empty_like(g_p0)}
     grads["xyz"][p.order] = g_xyz
