@@ -30,6 +30,7 @@ KERNEL_SIGMAS = 7.0  # class kernels reach 7 g: the tail dropped is below 7 exp(
 R_HI_CHOICES = (1.3, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 # Relative costs (ns on one core, measured on the bench case) of a residual tap, of a
 # (sensor, ball) pair's set-up and of one real FFT per point and log2 length.
+_BLOCK = 128  # balls per block of the CPU spread's seed / tap phases
 _COST_TAP, _COST_PAIR, _COST_FFT = 0.9, 27.0, 0.5
 
 
@@ -163,7 +164,13 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     n_s, n_t = len(sensors), int(n_samples)
     p = plan(sigma * (fs / c), n_t, n_s)
     xs, ps, ss, sp = _sorted_inputs(xyz, np.asarray(p0, np.float32), sigma, p, c / fs)
-    spread = kg.spread_rows if per_row else kg.spread_pairs
+    if per_row:
+        scratch = (np.zeros((n_s, _BLOCK, 5), np.float32), np.zeros((n_s, _BLOCK), np.int32))
+
+        def spread(*args):
+            kg.spread_rows(*args[:7], *scratch, *args[7:])
+    else:
+        spread = kg.spread_pairs
     wide = _wide(arch)
     direct = np.zeros(n_s * n_t, np.float32)
     grid = np.zeros(n_s * p.n_grid, np.float32)
