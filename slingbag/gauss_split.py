@@ -174,24 +174,20 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     wide = _wide(arch)
     direct = np.zeros(n_s * n_t, np.float32)
     grid = np.zeros(n_s * p.n_grid, np.float32)
+
     def consts(taps):
         return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
 
     if p.n_direct:
         spread(xs, ps, ss, sp, sensors, grid, direct, 0, p.n_direct, *consts(0), wide, True)
     if len(p.widths):
-        spectra = _kernel_spectra(p)
-        acc = np.zeros((n_s, p.n_fft // 2 + 1), np.complex128)
+        spectra = _kernel_spectra(p).astype(np.complex64)
+        acc = np.zeros((n_s, p.n_fft // 2 + 1), np.complex64)
         for k in range(len(p.widths)):
             grid[:] = 0.0
             lo, hi = int(p.bounds[k]), int(p.bounds[k + 1])
             spread(xs, ps, ss, sp, sensors, grid, direct, lo, hi, *consts(p.taps[k]), wide, False)
-            spec = rfft(
-                grid.reshape(n_s, p.n_grid).astype(np.float64),
-                n=p.n_fft,
-                axis=1,
-                workers=_workers(),
-            )
+            spec = rfft(grid.reshape(n_s, p.n_grid), n=p.n_fft, axis=1, workers=_workers())
             spec *= spectra[k]
             acc += spec
         out = irfft(acc, n=p.n_fft, axis=1, workers=_workers())[:, p.margin : p.margin + n_t]
@@ -218,6 +214,7 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
     g_p0 = np.zeros(n, np.float32)
     g_sigma = np.zeros(n, np.float32)
     g_scalar = np.zeros(2, np.float32)
+
     def consts(taps):
         return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
 
@@ -228,8 +225,8 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
         kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, *consts(0), *outs, True,
                   bool(scalars))  # fmt: skip
     if len(p.widths):
-        spectra = _kernel_spectra(p)
-        padded = np.zeros((n_s, p.n_fft), np.float64)
+        spectra = _kernel_spectra(p).astype(np.complex64)
+        padded = np.zeros((n_s, p.n_fft), np.float32)
         padded[:, p.margin : p.margin + n_t] = G
         g_hat = rfft(padded, axis=1, workers=_workers())
         del padded

@@ -197,6 +197,34 @@ def _spread_clipped(xyz: ti.template(), p0: ti.template(), split: ti.template(),
         grid[row + m] = grid[row + m] + amp * ti.exp(-d * d * inv2r2)
 
 
+@ti.func
+def _spread_seeded(xyz: ti.template(), p0: ti.template(), split: ti.template(),
+                   sensors: ti.template(), grid: ti.template(), seeds: ti.template(),
+                   centre: ti.template(), s, t, first, n_grid, margin, taps, fs, c, t0,
+                   wide: ti.template()):  # fmt: skip
+    """One ball's taps from its seeds (entry ``t`` of the block that starts at ``first``)."""
+    c0 = centre[s, t]
+    if c0 >= 0:
+        e = seeds[s, t, 0]
+        ed = seeds[s, t, 1]
+        up = seeds[s, t, 2]
+        dn = seeds[s, t, 3]
+        kappa = seeds[s, t, 4]
+        grid[c0] = grid[c0] + e
+        e *= up
+        up *= kappa
+        for k in range(taps):
+            grid[c0 + 1 + k] = grid[c0 + 1 + k] + e
+            grid[c0 - 1 - k] = grid[c0 - 1 - k] + ed
+            e *= up
+            up *= kappa
+            ed *= dn
+            dn *= kappa
+    else:
+        _spread_clipped(xyz, p0, split, sensors, grid, s, first + t, n_grid, margin, taps,
+                        fs, c, t0, wide)  # fmt: skip
+
+
 @ti.kernel
 def spread_rows(
     xyz: nd(dtype=ti.f32, ndim=2),
@@ -293,28 +321,11 @@ def spread_rows(
                             qb *= kb
                     else:
                         for b in ti.static(range(2)):
-                            t = ta + b
                             if b == 0 or tb > ta:
-                                if centre[s, t] >= 0:
-                                    c0 = centre[s, t]
-                                    e = seeds[s, t, 0]
-                                    ed = seeds[s, t, 1]
-                                    up = seeds[s, t, 2]
-                                    dn = seeds[s, t, 3]
-                                    kappa = seeds[s, t, 4]
-                                    grid[c0] = grid[c0] + e
-                                    e *= up
-                                    up *= kappa
-                                    for k in range(taps):
-                                        grid[c0 + 1 + k] = grid[c0 + 1 + k] + e
-                                        grid[c0 - 1 - k] = grid[c0 - 1 - k] + ed
-                                        e *= up
-                                        up *= kappa
-                                        ed *= dn
-                                        dn *= kappa
-                                else:
-                                    _spread_clipped(xyz, p0, split, sensors, grid, s, first + t,
-                                                    n_grid, margin, taps, fs, c, t0, wide)  # fmt: skip
+                                _spread_seeded(
+                                    xyz, p0, split, sensors, grid, seeds, centre, s, ta + b,
+                                    first, n_grid, margin, taps, fs, c, t0, wide,
+                                )  # fmt: skip
 
 
 @ti.kernel
@@ -559,39 +570,39 @@ def gather(
                     ed = ti.Vector([eda, edb])
                     up = ti.Vector([upa, upb])
                     dn = ti.Vector([dna, dnb])
-                    J0 = ti.Vector([corr[ca], corr[cb]]) * eu
-                    J1 = J0 * d0
-                    J2 = J1 * d0
+                    # Moments in the tap offset k about the centre, the taps k and -k
+                    # taken together: S0 = sum H e, S1 = sum k H e, S2 = sum k^2 H e.
+                    S0 = ti.Vector([corr[ca], corr[cb]]) * eu
+                    S1 = ti.Vector([0.0, 0.0])
+                    S2 = ti.Vector([0.0, 0.0])
                     eu *= up
                     up *= kappa
-                    K0 = ti.Vector([0.0, 0.0])
-                    K1 = ti.Vector([0.0, 0.0])
-                    K2 = ti.Vector([0.0, 0.0])
-                    du = d0 + 1.0
-                    dd = d0 - 1.0
+                    kf = 1.0
                     for k in range(taps):
-                        He = ti.Vector([corr[ca + 1 + k], corr[cb + 1 + k]]) * eu
-                        J0 += He
-                        J1 += He * du
-                        J2 += He * du * du
-                        Hd = ti.Vector([corr[ca - 1 - k], corr[cb - 1 - k]]) * ed
-                        K0 += Hd
-                        K1 += Hd * dd
-                        K2 += Hd * dd * dd
-                        du += 1.0
-                        dd -= 1.0
+                        hu = ti.Vector([corr[ca + 1 + k], corr[cb + 1 + k]]) * eu
+                        hd = ti.Vector([corr[ca - 1 - k], corr[cb - 1 - k]]) * ed
+                        sp = hu + hd
+                        S0 += sp
+                        S1 += (hu - hd) * kf
+                        S2 += sp * (kf * kf)
+                        kf += 1.0
                         eu *= up
                         up *= kappa
                         ed *= dn
                         dn *= kappa
-                    J0 += K0
-                    J1 += K1
-                    J2 += K2
+                    # d = k + d0: back to moments in d = m - u.
+                    J0 = S0
+                    J1 = S1 + d0 * S0
+                    J2 = S2 + 2.0 * d0 * S1 + d0 * d0 * S0
                 else:
-                    J0[0], J1[0], J2[0] = _split_sums(corr, rowa, mca, d0a, oka, eua, eda, upa,
-                                                      dna, kappa, inv2r2, taps, margin, n_grid)  # fmt: skip
-                    J0[1], J1[1], J2[1] = _split_sums(corr, rowb, mcb, d0b, okb, eub, edb, upb,
-                                                      dnb, kappa, inv2r2, taps, margin, n_grid)  # fmt: skip
+                    J0[0], J1[0], J2[0] = _split_sums(
+                        corr, rowa, mca, d0a, oka, eua, eda, upa, dna, kappa, inv2r2, taps,
+                        margin, n_grid,
+                    )  # fmt: skip
+                    J0[1], J1[1], J2[1] = _split_sums(
+                        corr, rowb, mcb, d0b, okb, eub, edb, upb, dnb, kappa, inv2r2, taps,
+                        margin, n_grid,
+                    )  # fmt: skip
                 for b in ti.static(range(2)):
                     Rs = ti.select(b == 0, Ra, Rb)
                     us = ti.select(b == 0, ua, ub)
