@@ -77,7 +77,7 @@ def test_pairs_layout_matches_rows_layout(rng, monkeypatch):
     rows = forward_signals(xyz, p0, sigma, sensors, 640, FS, C, 1e-6, SPLIT)
     monkeypatch.setattr(fwd, "_per_row", lambda: False)
     pairs = forward_signals(xyz, p0, sigma, sensors, 640, FS, C, 1e-6, SPLIT)
-    assert rel_err(pairs, rows) < 1e-6
+    assert rel_err(pairs, rows) < 3e-6  # the order of float32 additions
 
 
 def test_backward_is_the_adjoint(rng):
@@ -144,3 +144,12 @@ def test_plan_classes_cover_the_cloud():
         assert r.min() >= gauss_split.R_LO - 1e-9
         assert (r * g / sk).min() > 0.9  # the grid sum equals the integral to < 2e-7
     assert p.n_fft >= 4096 + 2 * p.margin
+
+
+def test_bench_reference_is_the_closed_form(rng):
+    from slingbag.bench import exact_signals
+
+    xyz, p0, sigma, sensors = scene(rng, extra_sigma=ODD_SIGMAS)
+    ref = exact(xyz, p0, sigma, sensors[:3], 768, 1e-6)
+    got = exact_signals(xyz, p0, sigma, sensors[:3], 768, FS, C, 1e-6, chunk=17)
+    assert rel_err(got, ref) < 1e-12
