@@ -81,7 +81,10 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     sensors = _planar_grid(14, 10e-3)
     xyz, p0, sigma = reference_scene(n_balls)
     rss0 = _peak_rss_gb()
-    models = {"windowed": RadiatorModel(), "split": RadiatorModel(algorithm="split")}
+    models = {
+        "windowed": RadiatorModel(algorithm="windowed"),
+        "split": RadiatorModel(algorithm="split"),
+    }
     timing, signals = {}, {}
     for name, model in models.items():
         # Warm-up compiles the kernels.
@@ -131,9 +134,9 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     t = time.perf_counter()
     radiator.forward_every_sample(*args)
     t_dense = time.perf_counter() - t
-    forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
     t = time.perf_counter()
-    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
     t_win = time.perf_counter() - t
     small_agree = float(np.abs(windowed - dense).max() / np.abs(dense).max())
     return {
