@@ -131,6 +131,21 @@ def _wide(arch: str):
     return ti.f32 if arch == "metal" else ti.f64
 
 
+def _on_device(arch: str, *arrays):
+    """The arrays as Taichi ndarrays on a GPU backend, so the per-class kernel launches do
+    not copy every input to the device again; NumPy arrays as they are on the CPU."""
+    if arch == "cpu":
+        return arrays
+    import taichi as ti
+
+    out = []
+    for a in arrays:
+        d = ti.ndarray(dtype=ti.i32 if a.dtype == np.int32 else ti.f32, shape=a.shape)
+        d.from_numpy(a)
+        out.append(d)
+    return tuple(out)
+
+
 def _sorted_inputs(xyz, p0, sigma, p: Plan, step: float):
     """Inputs in the plan's order, and the per-ball constants of the split path."""
     f = np.float32
@@ -174,6 +189,7 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     wide = _wide(arch)
     direct = np.zeros(n_s * n_t, np.float32)
     grid = np.zeros(n_s * p.n_grid, np.float32)
+    xs, ps, ss, sp, sensors, direct, grid = _on_device(arch, xs, ps, ss, sp, sensors, direct, grid)
 
     def consts(taps):
         return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
@@ -184,15 +200,18 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
         spectra = _kernel_spectra(p).astype(np.complex64)
         acc = np.zeros((n_s, p.n_fft // 2 + 1), np.complex64)
         for k in range(len(p.widths)):
-            grid[:] = 0.0
+            grid.fill(0.0)
             lo, hi = int(p.bounds[k]), int(p.bounds[k + 1])
             spread(xs, ps, ss, sp, sensors, grid, direct, lo, hi, *consts(p.taps[k]), wide, False)
-            spec = rfft(grid.reshape(n_s, p.n_grid), n=p.n_fft, axis=1, workers=_workers())
+            rows = grid if arch == "cpu" else grid.to_numpy()
+            spec = rfft(rows.reshape(n_s, p.n_grid), n=p.n_fft, axis=1, workers=_workers())
             spec *= spectra[k]
             acc += spec
         out = irfft(acc, n=p.n_fft, axis=1, workers=_workers())[:, p.margin : p.margin + n_t]
-        return (out + direct.reshape(n_s, n_t)).astype(np.float32)
-    return direct.reshape(n_s, n_t)
+    else:
+        out = 0.0
+    direct = direct if arch == "cpu" else direct.to_numpy()
+    return (out + direct.reshape(n_s, n_t)).astype(np.float32)
 
 
 def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool, arch: str) -> dict:
@@ -218,8 +237,10 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
     def consts(taps):
         return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
 
-    outs = (g_xyz, g_p0, g_sigma, g_scalar, wide)
     flat = G.reshape(-1)
+    dev = _on_device(arch, xs, ps, ss, sp, sensors, flat, g_xyz, g_p0, g_sigma, g_scalar)
+    xs, ps, ss, sp, sensors, flat = dev[:6]
+    outs = (*dev[6:], wide)
     if p.n_direct:
         dummy = np.zeros(1, np.float32)
         kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, *consts(0), *outs, True,
@@ -236,6 +257,8 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
             corr = np.ascontiguousarray(corr[:, : p.n_grid], dtype=np.float32).reshape(-1)
             kg.gather(xs, ps, ss, sp, sensors, corr, flat, lo, hi, *consts(p.taps[k]), *outs, False,
                       bool(scalars))  # fmt: skip
+    if arch != "cpu":
+        g_xyz, g_p0, g_sigma, g_scalar = (d.to_numpy() for d in dev[6:])
     grads = {"xyz": np.empty_like(g_xyz), "p0": np.empty_like(g_p0)}
     grads["xyz"][p.order] = g_xyz
     grads["p0"][p.order] = g_p0
