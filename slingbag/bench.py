@@ -7,6 +7,7 @@ samples at 40 MHz.
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import time
@@ -34,11 +35,45 @@ def reference_scene(n_balls=600_000, seed=0):
     return xyz.astype(np.float32), p0.astype(np.float32), sigma.astype(np.float32)
 
 
-def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000) -> dict:
-    """Time forward and forward+backward on the reference case, and the windowed kernel
-    against an every-sample evaluation on a small case of the same geometry."""
+def exact_signals(xyz, p0, sigma, sensors, n_samples, fs, c, t0=0.0, chunk=20_000):
+    """The uncut closed form of SPEC section 2 in float64, at a few sensors: the reference
+    for the radiators' agreement.  Each ball is summed over +/- 9 sigma (the rest is below
+    1e-17 of its peak), so it costs balls x window, not balls x samples."""
+    xyz = np.asarray(xyz, np.float64)
+    p0 = np.asarray(p0, np.float64)
+    sigma = np.asarray(sigma, np.float64)
+    step = c / fs
+    out = np.zeros((len(sensors), n_samples))
+    for k, pos in enumerate(np.asarray(sensors, np.float64)):
+        R = np.maximum(np.linalg.norm(xyz - pos, axis=1), 1e-9)
+        u = (R - c * t0) / step
+        for lo in range(0, len(R), chunk):
+            sl = slice(lo, lo + chunk)
+            half = int(np.ceil(9 * sigma[sl].max() / step)) + 1
+            n = np.floor(u[sl])[:, None] + np.arange(-half, half + 1)[None, :]
+            D = R[sl, None] - c * (t0 + n / fs)
+            E = R[sl, None] + c * (t0 + n / fs)
+            a2 = 2 * sigma[sl, None] ** 2
+            q = (
+                p0[sl, None]
+                / (2 * R[sl, None])
+                * (D * np.exp(-(D**2) / a2) + E * np.exp(-(E**2) / a2))
+            )
+            keep = (n >= 0) & (n < n_samples)
+            out[k] += np.bincount(n[keep].astype(np.int64), q[keep], minlength=n_samples)
+    return out
+
+
+def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
+                  check_sensors=2) -> dict:  # fmt: skip
+    """Time forward and forward+backward of both ``gaussian`` algorithms on the reference
+    case (``windowed``: the profile cut at 3 sigma; ``split``: the uncut closed form by
+    Gaussian splitting and FFTs), their agreement with the float64 closed form at
+    ``check_sensors`` sensors, and the windowed kernel against an every-sample evaluation
+    on a small case of the same geometry."""
+    from . import gauss_split
     from .backend import ensure_init
-    from .forward import backward_signals, forward_signals
+    from .forward import RadiatorModel, backward_signals, forward_signals
     from .kernels import radiator
 
     arch = ensure_init()
@@ -46,20 +81,50 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000)
     sensors = _planar_grid(14, 10e-3)
     xyz, p0, sigma = reference_scene(n_balls)
     rss0 = _peak_rss_gb()
+    models = {
+        "windowed": RadiatorModel(algorithm="windowed"),
+        "split": RadiatorModel(algorithm="split"),
+    }
+    timing, signals = {}, {}
+    for name, model in models.items():
+        # Warm-up compiles the kernels.
+        forward_signals(xyz[:8], p0[:8], sigma[:8], sensors, n_samples, fs, c, 0.0, model)
+        ones = np.ones((len(sensors), n_samples), np.float32)
+        backward_signals(xyz[:8], p0[:8], sigma[:8], sensors, ones, fs, c, 0.0, model)
+        t_fwd, t_both = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c, 0.0, model)
+            t_fwd.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c, 0.0, model)
+            backward_signals(xyz, p0, sigma, sensors, sig, fs, c, 0.0, model)
+            t_both.append(time.perf_counter() - t)
+        timing[name] = (min(t_fwd), min(t_both))
+        signals[name] = sig
+    rss_peak = _peak_rss_gb()
 
-    # Warm-up compiles both kernels.
-    forward_signals(xyz[:8], p0[:8], sigma[:8], sensors, n_samples, fs, c)
-    backward_signals(xyz[:8], p0[:8], sigma[:8], sensors, np.ones((196, n_samples)), fs, c)
-
-    t_fwd, t_both = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c)
-        t_fwd.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c)
-        backward_signals(xyz, p0, sigma, sensors, sig, fs, c)
-        t_both.append(time.perf_counter() - t)
+    step = c / fs
+    mean_window = float(np.mean(6 * sigma / step))
+    plan = gauss_split.plan(sigma / step, n_samples, len(sensors))
+    pairs = len(sensors) * n_balls
+    taps = {"windowed": mean_window, "split": plan.taps_per_ball}
+    picks = np.linspace(0, len(sensors) - 1, check_sensors).round().astype(int)
+    # The radiators take float32 positions: the reference is exact for those same inputs.
+    ref = exact_signals(xyz, p0, sigma, sensors[picks].astype(np.float32), n_samples, fs, c)
+    scale = np.abs(ref).max()
+    algos = {}
+    for name in models:
+        t_fwd, t_both = timing[name]
+        algos[name] = {
+            "forward_s": t_fwd,
+            "forward_backward_s": t_both,
+            "samples_per_pair": taps[name],
+            "sample_evals_per_s": pairs * taps[name] / t_fwd,
+            "max_rel_diff_to_exact": float(np.abs(signals[name][picks] - ref).max() / scale),
+        }
+    agree = signals["split"] - signals["windowed"]
+    corr = float(np.corrcoef(signals["split"].ravel(), signals["windowed"].ravel())[0, 1])
 
     # Every-sample baseline against the windowed kernel on a small case.
     xs, ps, ss = xyz[:small_balls], p0[:small_balls], sigma[:small_balls]
@@ -69,49 +134,64 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000)
     t = time.perf_counter()
     radiator.forward_every_sample(*args)
     t_dense = time.perf_counter() - t
-    forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
     t = time.perf_counter()
-    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c)
+    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
     t_win = time.perf_counter() - t
-    agree = float(np.abs(windowed - dense).max() / np.abs(dense).max())
-
-    step = c / fs
-    mean_window = float(np.mean(6 * sigma / step))
-    res = {
+    small_agree = float(np.abs(windowed - dense).max() / np.abs(dense).max())
+    return {
         "arch": arch,
         "machine": f"{platform.processor() or platform.machine()}, {_cpu_count()} cores",
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "balls": n_balls,
         "sensors": len(sensors),
         "samples": n_samples,
         "mean_window_samples": mean_window,
-        "forward_s": min(t_fwd),
-        "forward_backward_s": min(t_both),
-        "peak_rss_gb": _peak_rss_gb(),
+        "split_classes": len(plan.widths),
+        "split_fft_length": plan.n_fft,
+        "algorithms": algos,
+        "split_vs_windowed_max_rel_diff": float(
+            np.abs(agree).max() / np.abs(signals["windowed"]).max()
+        ),
+        "split_vs_windowed_correlation": corr,
+        "checked_sensors": int(check_sensors),
+        "forward_speedup": timing["windowed"][0] / timing["split"][0],
+        "forward_backward_speedup": timing["windowed"][1] / timing["split"][1],
+        "peak_rss_gb": rss_peak,
         "rss_before_gb": rss0,
         "small_balls": small_balls,
         "every_sample_s": t_dense,
         "windowed_small_s": t_win,
         "speedup_vs_every_sample": t_dense / max(t_win, 1e-9),
-        "small_case_max_rel_diff": agree,
-        "sample_evals_per_s": len(sensors) * n_balls * mean_window / min(t_fwd),
+        "small_case_max_rel_diff": small_agree,
     }
-    return res
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def format_forward(res: dict) -> str:
     lines = [
-        f"slingbag bench forward on {res['arch']} ({res['machine']})",
+        f"slingbag bench forward on {res['arch']} ({res['machine']},"
+        f" load average {res['load_average']:.1f} at the start)",
         f"  case: {res['balls']:,} balls x {res['sensors']} sensors x {res['samples']} samples"
-        f" (mean window {res['mean_window_samples']:.0f} samples)",
-        f"  forward            {res['forward_s']:8.2f} s"
-        f"  ({res['sample_evals_per_s'] / 1e9:.2f} G sample-evaluations/s)",
-        f"  forward+backward   {res['forward_backward_s']:8.2f} s",
+        f" (mean 6-sigma window {res['mean_window_samples']:.0f} samples;"
+        f" split: {res['split_classes']} classes, FFT length {res['split_fft_length']})",
+        "  algorithm   forward  fwd+bwd  samples/pair  G sample-evals/s  max rel. diff to exact",
+    ]
+    for name, a in res["algorithms"].items():
+        lines.append(
+            f"  {name:9s} {a['forward_s']:8.2f} s {a['forward_backward_s']:7.2f} s"
+            f" {a['samples_per_pair']:12.1f} {a['sample_evals_per_s'] / 1e9:17.2f}"
+            f"  {a['max_rel_diff_to_exact']:.1e}"
+        )
+    lines += [
+        f"  split vs windowed: x{res['forward_speedup']:.2f} forward,"
+        f" x{res['forward_backward_speedup']:.2f} forward+backward; they differ by"
+        f" {res['split_vs_windowed_max_rel_diff']:.1e} of the peak (correlation"
+        f" {res['split_vs_windowed_correlation']:.4f}: the windowed profile is cut at 3 sigma)",
+        f"  (differences to the float64 closed form at {res['checked_sensors']} sensors)",
         f"  peak memory (RSS)  {res['peak_rss_gb']:8.2f} GB"
         f"  (of which {res['rss_before_gb']:.2f} GB before the arrays)",
         f"  every-sample S*T*N evaluation, {res['small_balls']:,} balls: "

@@ -1,13 +1,23 @@
-"""The radiator kernels against the NumPy twin, finite differences and exact solutions."""
+"""The windowed radiator kernels against the NumPy twin, finite differences and exact
+solutions (the split ``gaussian`` algorithm is tested in test_gauss_split.py)."""
 
 import numpy as np
 import pytest
 import radiator_twin as twin
 
 from slingbag.cloud import GaussianCloud
-from slingbag.forward import backward_signals, forward_signals, loss_and_grad, simulate
+from slingbag.forward import (
+    RadiatorModel,
+    backward_signals,
+    forward_signals,
+    loss_and_grad,
+    simulate,
+)
 
 FS, C = 40e6, 1500.0
+# The twin's gaussian is the profile cut at 3 sigma: the windowed algorithm's.
+W = RadiatorModel(algorithm="windowed")
+MODEL = {"gaussian": W, "shells": RadiatorModel("shells")}
 
 
 def random_scene(rng, n=60, s=7, sig=(0.1e-3, 0.6e-3)):
@@ -28,7 +38,7 @@ def test_forward_matches_twin(rng, model, t0):
     xyz, p0, sigma, sensors = random_scene(rng)
     T = 768
     ref = twin.signals(xyz, p0, sigma, sensors, T, FS, C, t0, model)
-    got = forward_signals(xyz, p0, sigma, sensors, T, FS, C, t0, model)
+    got = forward_signals(xyz, p0, sigma, sensors, T, FS, C, t0, MODEL[model])
     assert np.abs(ref).max() > 0
     assert rel_err(got, ref) < 1e-4
 
@@ -39,7 +49,7 @@ def test_forward_tiny_and_large_balls(rng):
     sigma = np.concatenate([np.full(20, 2e-6), np.full(20, 1.5e-3)])
     T = 768
     ref = twin.signals(xyz, p0, sigma, sensors, T, FS, C, 0.0)
-    got = forward_signals(xyz, p0, sigma, sensors, T, FS, C, 0.0)
+    got = forward_signals(xyz, p0, sigma, sensors, T, FS, C, 0.0, W)
     assert rel_err(got, ref) < 1e-4
 
 
@@ -49,7 +59,7 @@ def test_sensor_inside_ball_uses_incoming_wave(rng):
     sensors = np.array([[0.2e-3, 0.0, 0.0], [0.0, 0.5e-3, 0.1e-3]])
     sigma, p0 = np.array([0.4e-3]), np.array([1.0])
     ref = twin.signals(xyz, p0, sigma, sensors, 128, FS, C)
-    got = forward_signals(xyz, p0, sigma, sensors, 128, FS, C)
+    got = forward_signals(xyz, p0, sigma, sensors, 128, FS, C, 0.0, W)
     assert rel_err(got, ref) < 1e-4
 
 
@@ -58,9 +68,9 @@ def test_gpu_layout_matches_cpu_layout(rng, monkeypatch):
     import slingbag.forward as fwd
 
     xyz, p0, sigma, sensors = random_scene(rng)
-    rows = forward_signals(xyz, p0, sigma, sensors, 512, FS, C)
+    rows = forward_signals(xyz, p0, sigma, sensors, 512, FS, C, 0.0, W)
     monkeypatch.setattr(fwd, "_per_row", lambda: False)
-    pairs = forward_signals(xyz, p0, sigma, sensors, 512, FS, C)
+    pairs = forward_signals(xyz, p0, sigma, sensors, 512, FS, C, 0.0, W)
     assert rel_err(pairs, rows) < 1e-5
 
 
@@ -83,7 +93,7 @@ def test_backward_matches_finite_differences(rng, model):
     def obj(xyz=xyz, p0=p0, sigma=sigma, c=C, t0=t0):
         return float((G * twin.signals(xyz, p0, sigma, sensors, T, FS, c, t0, model)).sum())
 
-    got = backward_signals(xyz, p0, sigma, sensors, G, FS, C, t0, model, scalars=True)
+    got = backward_signals(xyz, p0, sigma, sensors, G, FS, C, t0, MODEL[model], scalars=True)
     fd = {
         "p0": _fd(lambda v: obj(p0=v), p0, 1e-4),
         "sigma": _fd(lambda v: obj(sigma=v), sigma, 1e-8),
@@ -146,7 +156,7 @@ def test_gaussian_balls_make_a_uniform_sphere():
     T = 1600
     exact = twin.uniform_sphere(b, P, sensors, T, fs, C)
     exact = gaussian_filter1d(exact, sigma / C * fs, axis=1)
-    got = forward_signals(xyz, p0, np.full(len(xyz), sigma), sensors, T, fs, C)
+    got = forward_signals(xyz, p0, np.full(len(xyz), sigma), sensors, T, fs, C, 0.0, W)
     corr = np.corrcoef(got.ravel(), exact.ravel())[0, 1]
     peak = [np.abs(got[s]).max() / np.abs(exact[s]).max() for s in range(3)]
     print(f"tiny balls vs uniform sphere: correlation {corr:.4f}, peak ratios {np.round(peak, 3)}")
@@ -156,7 +166,7 @@ def test_gaussian_balls_make_a_uniform_sphere():
 
 def test_shells_and_gaussian_agree(rng):
     xyz, p0, sigma, sensors = random_scene(rng, n=200, s=8)
-    g = forward_signals(xyz, p0, sigma, sensors, 1024, FS, C, 0.0, "gaussian")
+    g = forward_signals(xyz, p0, sigma, sensors, 1024, FS, C, 0.0, W)
     s = forward_signals(xyz, p0, sigma, sensors, 1024, FS, C, 0.0, "shells")
     corr = np.corrcoef(g.ravel(), s.ravel())[0, 1]
     print(f"shells vs gaussian correlation: {corr:.4f}")
