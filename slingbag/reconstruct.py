@@ -421,9 +421,9 @@ def _one_pass(
     try:
         while it < n_total:
             stage = "coarse" if it < n_coarse else "fine"
+            # The fine band's misfit starts a few times above the coarse band's, far below
+            # the divergence guard's factor, so the guard's reference carries over.
             objective = objectives[stage]
-            if it == n_coarse and widths["coarse"] != widths["fine"]:
-                best_fit = np.inf  # a new band: misfits are no longer comparable
             if state.n == 0:
                 raise ReconstructionError(
                     "every ball was pruned: the signals may be too weak for the preset's "

@@ -132,7 +132,11 @@ def test_reconstruction_error_falls(rng):
     from slingbag.metrics import metrics
 
     truth, acq = _small_case(rng)
-    rec = reconstruct(acq, _fast_cfg(80), region=REGION, progress=False, seed=0)
+    cfg = _fast_cfg(80)
+    # The loss history is then the data misfit alone, in one band (the defaults add an L1
+    # term and fit the coarse stage through a wider low-pass).
+    cfg["loss"]["l1"], cfg["loss"]["lowpass_coarse"] = 0.0, 0.0
+    rec = reconstruct(acq, cfg, region=REGION, progress=False, seed=0)
     loss = rec.history["loss"]
     assert loss[-1] < 0.25 * loss[0]
     tv = voxelize(truth, rec.volume.origin, rec.volume.spacing, rec.volume.shape)
@@ -235,6 +239,8 @@ def test_density_step_that_blows_up_the_loss_is_undone(rng, monkeypatch, caplog)
     monkeypatch.setattr(S, "split", wild)
     cfg = _fast_cfg(60)
     cfg["density"]["split_sigma"] = 1.0  # most initial balls (1-2 res) are split
+    # The loss history compared below is then the data misfit alone, in one band.
+    cfg["loss"]["l1"], cfg["loss"]["lowpass_coarse"] = 0.0, 0.0
     with caplog.at_level(logging.INFO, logger="slingbag"):
         rec = reconstruct(acq, cfg, region=REGION, progress=False, seed=0)
     assert "was undone" in caplog.text
@@ -274,3 +280,28 @@ def test_region_outside_the_time_window_is_refused(rng):
     far = [-3e-3, 3e-3, -3e-3, 3e-3, 0.5, 0.6]  # 0.5 m away: no sample reaches it
     with pytest.raises(InputError, match="time window"):
         reconstruct(acq, _fast_cfg(4), region=far, progress=False)
+
+
+def test_density_step_at_the_stage_switch_is_undone_with_the_defaults(rng, monkeypatch, caplog):
+    """The coarse stage ends with a density step and the fine stage compares through
+    another low-pass: the divergence guard must still catch that step blowing up."""
+    import logging
+
+    import slingbag.strategy as S
+
+    truth, acq = _small_case(rng)
+    real = S.split
+
+    def wild(*args, **kw):
+        new = real(*args, **kw)
+        new["p0"] = new["p0"] * 1e4
+        return new
+
+    monkeypatch.setattr(S, "split", wild)
+    cfg = _fast_cfg(60)  # coarse ends at iteration 30, a density step (every 15)
+    cfg["density"]["split_sigma"] = 1.0
+    assert cfg["loss"]["l1"] > 0 and cfg["loss"]["lowpass_coarse"] != cfg["loss"]["lowpass"]
+    with caplog.at_level(logging.INFO, logger="slingbag"):
+        rec = reconstruct(acq, cfg, region=REGION, progress=False, seed=0)
+    assert "the density step at iteration 30 was undone" in caplog.text
+    assert rec.cloud.n > 0 and np.percentile(rec.cloud.p0, 90) < 10
