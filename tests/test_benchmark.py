@@ -120,19 +120,20 @@ def test_cases_place_objects_in_front_of_planar_arrays_and_inside_spheres():
     assert np.linalg.norm(suite.phantom_centre(hemi)) < 1e-3
 
 
-@pytest.mark.slow
 def test_independent_ci_suite_thresholds():
-    """Small independent cases: slingbag's `fast` preset against thresholds set from
-    measured scores with a margin, and against UBP."""
+    """Small independent cases: slingbag's `fast` preset against floors set from measured
+    scores (0.416, 0.424 and 0.135 with the defaults chosen on the benchmark) less a
+    margin for run-to-run spread, and against UBP (0.065, 0.063, 0.059)."""
     floors = {
-        "ci vessels 8x8 12MHz 1%": 0.30,
-        "ci vessels 8x8 faults 2%": 0.22,
-        "ci vessels 8x8 4MHz band-pass": 0.06,
+        "ci vessels 8x8 12MHz 1%": 0.35,
+        "ci vessels 8x8 faults 2%": 0.35,
+        "ci vessels 8x8 4MHz band-pass": 0.10,
     }
     for case in suite.CI_SUITE:
         rows, _ = suite.run_case(case, ["ubp", "fast"])
         assert rows["fast"]["ssim_map_z"] >= floors[case.name], (case.name, rows)
-        assert rows["fast"]["ssim_map_z"] > rows["ubp"]["ssim_map_z"], (case.name, rows)
+        assert rows["fast"]["ssim_map_z"] > 1.5 * rows["ubp"]["ssim_map_z"], (case.name, rows)
+        assert rows["fast"]["region_holds"] > 0.99, (case.name, rows)
 
 
 def test_benchmark_command(tmp_path):
