@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def available(case) -> bool:
-    if case.source != "exact":
+    if case.source not in ("exact", "own"):
         return suite.source_path(case.source).exists()
     needs_shared = case.phantom == "rat-liver" or "sphere_1013" in case.array
     return not needs_shared or (ROOT.parent / "shared" / "data").exists()

@@ -128,6 +128,13 @@ SPHERE = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "sphere_1
 # The full suite (experiments/benchmark.py); tags pick subsets.
 SUITE = [
     Case("vessels 12x12 12MHz 1%", "vessels", "planar:12x12:3e-3", tags=("core",)),
+    Case(
+        "vessels 12x12 12MHz 1%, slingbag's own simulator",
+        "vessels",
+        "planar:12x12:3e-3",
+        source="own",
+        tags=("own",),
+    ),
     Case("vessels 12x12 12MHz 0%", "vessels", "planar:12x12:3e-3", noise=0.0, tags=("noise",)),
     Case("vessels 12x12 12MHz 5%", "vessels", "planar:12x12:3e-3", noise=0.05, tags=("noise",)),
     Case("vessels 24x24 12MHz 1%", "vessels", "planar:24x24:3e-3", tags=("core",)),
@@ -248,7 +255,7 @@ def phantom_centre(array: SensorArray) -> np.ndarray:
 def _source_signals(case: Case, array: SensorArray | None):
     """The case's noise-free pressure at the sensors, its truth and its array: from the
     exact simulator, or from a wave-solver file (``source="jwave:NAME.h5"``)."""
-    if case.source != "exact":
+    if case.source not in ("exact", "own"):
         from ..h5io import read_acquisition
 
         acq = read_acquisition(source_path(case.source))
@@ -256,6 +263,24 @@ def _source_signals(case: Case, array: SensorArray | None):
         return acq.signals.astype(np.float64), acq.truth_volume, acq.array, attrs
     array = array if array is not None else load_case_array(case.array, case.seed)
     phantom = PHANTOMS[case.phantom](phantom_centre(array))
+    if case.source == "own":
+        # For comparison only: the same truth through slingbag's own `shells` radiator,
+        # one ball per truth voxel, as slingbag's earlier own-data figures were made.
+        from ..forward import simulate
+        from ..phantoms import CLOUD_THRESHOLD, volume_to_cloud
+
+        truth = phantom.truth
+        cloud = volume_to_cloud(truth, CLOUD_THRESHOLD * float(truth.data.max()))
+        own = simulate(
+            cloud,
+            array,
+            "shells",
+            fs=case.fs,
+            n_samples=case.samples,
+            sound_speed=case.sound_speed,
+        )
+        attrs = {"simulated_by": "slingbag's own shells radiator (comparison only)"}
+        return own.signals.astype(np.float64), truth, array, attrs
     sig = simulate_voxels(
         phantom.fine.data,
         phantom.fine.origin,
