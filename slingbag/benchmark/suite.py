@@ -70,11 +70,20 @@ def _planar_centre(array: SensorArray) -> np.ndarray:
     return np.array([*array.positions[:, :2].mean(axis=0), PLANAR_DEPTH])
 
 
+def _box(centre, size) -> np.ndarray:
+    """``x0, x1, y0, y1, z0, z1`` of a box of ``size`` around ``centre``."""
+    half = np.asarray(size) / 2
+    return np.ravel(np.column_stack([centre - half, centre + half]))
+
+
+def _placed(centre, spheres) -> list:
+    """Spheres ``(dx, dy, dz, diameter)`` given relative to ``centre``."""
+    return [(centre[0] + x, centre[1] + y, centre[2] + z, d) for x, y, z, d in spheres]
+
+
 def _vessels(seed, size=(20e-3, 20e-3, 6e-3), **kw):
     def make(centre):
-        half = np.asarray(size) / 2
-        region = np.ravel(np.column_stack([centre - half, centre + half]))
-        return phantoms.vessel_tree(seed, region, **kw)
+        return phantoms.vessel_tree(seed, _box(centre, size), **kw)
 
     return make
 
@@ -82,24 +91,18 @@ def _vessels(seed, size=(20e-3, 20e-3, 6e-3), **kw):
 def _spheres_only(centre):
     c = np.asarray(centre)
     spheres = [
-        (c[0] - 5e-3, c[1] + 3e-3, c[2], 4e-3),
-        (c[0] + 4e-3, c[1] - 4e-3, c[2] - 1e-3, 2.5e-3),
-        (c[0] + 3e-3, c[1] + 6e-3, c[2] + 1e-3, 1.5e-3),
-        (c[0] - 3e-3, c[1] - 6e-3, c[2] + 0.5e-3, 1e-3),
+        (-5e-3, 3e-3, 0.0, 4e-3),
+        (4e-3, -4e-3, -1e-3, 2.5e-3),
+        (3e-3, 6e-3, 1e-3, 1.5e-3),
+        (-3e-3, -6e-3, 0.5e-3, 1e-3),
     ]
-    half = np.array([10e-3, 10e-3, 3e-3])
-    region = np.ravel(np.column_stack([c - half, c + half]))
-    return phantoms.sphere_set(spheres, region, name="spheres")
+    return phantoms.sphere_set(_placed(c, spheres), _box(c, (20e-3, 20e-3, 6e-3)), name="spheres")
 
 
 def _vessels_with_spheres(centre):
     c = np.asarray(centre)
-    spheres = [
-        (c[0] - 5e-3, c[1] + 3e-3, c[2], 3e-3),
-        (c[0] + 4e-3, c[1] - 4e-3, c[2] - 0.5e-3, 2e-3),
-        (c[0] + 2e-3, c[1] + 6e-3, c[2] + 1e-3, 1.2e-3),
-    ]
-    return _vessels(3, spheres=spheres, name="vessels+spheres")(c)
+    spheres = [(-5e-3, 3e-3, 0.0, 3e-3), (4e-3, -4e-3, -0.5e-3, 2e-3), (2e-3, 6e-3, 1e-3, 1.2e-3)]
+    return _vessels(3, spheres=_placed(c, spheres), name="vessels+spheres")(c)
 
 
 def _rat_liver(centre):
