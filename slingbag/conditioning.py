@@ -33,12 +33,13 @@ class Conditioning:
 
 
 def channel_noise(signals: np.ndarray) -> np.ndarray:
-    """Per-channel noise standard deviation: the median absolute deviation of the
-    sample-to-sample differences (blind to offsets and to the sparse pulses), scaled to a
-    Gaussian's standard deviation."""
-    d = np.diff(np.asarray(signals, np.float64), axis=1)
-    mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
-    return 1.4826 * mad / np.sqrt(2.0)
+    """Per-channel noise standard deviation: the median absolute deviation of each record
+    about its median (blind to offsets, and to pulses that fill a minority of the
+    samples), scaled to a Gaussian's standard deviation.  Unlike differences of
+    neighbouring samples it does not shrink when the noise itself is band-limited."""
+    x = np.asarray(signals, np.float64)
+    centred = x - np.median(x, axis=1, keepdims=True)
+    return 1.4826 * np.median(np.abs(centred), axis=1)
 
 
 def condition(signals: np.ndarray) -> Conditioning:

@@ -132,8 +132,20 @@ def loss_and_grad(
 
     found = condition(acquisition.signals)
     acq = clean_acquisition(acquisition, found)  # as the loop sees the data
-    if gains is not None and len(gains) == acquisition.n_sensors:
-        gains = np.asarray(gains)[found.keep]
+    if gains is not None:
+        gains = np.asarray(gains, np.float64).ravel()
+        if len(gains) == acquisition.n_sensors:
+            gains = gains[found.keep]
+        elif len(gains) != len(found.keep):
+            from .errors import InputError
+
+            raise InputError(
+                "loss_and_grad",
+                "gains",
+                f"one gain per sensor ({acquisition.n_sensors}) or per kept channel "
+                f"({len(found.keep)})",
+                got=f"{len(gains)} values",
+            )
     cfg = _adapt_to_response(load_config() if config is None else config, acq)
     res = float(cfg["region"]["res"])
     # The loop's units: signals scaled to unit peak, p0 with them.

@@ -27,7 +27,7 @@ from .calibration import (
 )
 from .checkpoint import checkpoint_pass, load_checkpoint, save_checkpoint
 from .cloud import GaussianCloud
-from .conditioning import clean_acquisition
+from .conditioning import clean_acquisition, condition
 from .config import load_config, to_toml
 from .errors import InputError, ReconstructionError
 from .forward import forward_signals
@@ -183,7 +183,8 @@ def reconstruct(
     (``history["pass"]``).
     """
     check_acquisition(acquisition)
-    acquisition = clean_acquisition(acquisition)
+    channels = condition(acquisition.signals)
+    acquisition = clean_acquisition(acquisition, channels)
     cfg = _adapt_to_response(load_config() if config is None else config, acquisition)
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
@@ -230,6 +231,8 @@ def reconstruct(
                 acq.sound_speed,
                 acq.t0 * 1e9,
             )
+    # Per-sensor results (e.g. learned gains) follow the kept channels.
+    rec.attrs["dropped_channels"] = np.asarray(channels.dead, dtype=np.int64)
     if passes > 1:
         rec.attrs["calibration_passes"] = passes
         rec.history = _joined_histories(histories, passes - len(histories))

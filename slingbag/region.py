@@ -28,8 +28,8 @@ def signal_window(acq: Acquisition, level: float = 0.05) -> tuple[np.ndarray, np
     # noise floor, which a window edge must clear by a good margin.
     noise = float(np.percentile(env, 30))
     thr = np.maximum(level * peak, 4.0 * noise)
-    # A sensor whose peak barely clears that margin times a single noise excursion, not a
-    # window: it says nothing about where the sources are.
+    # A sensor whose peak is under twice that noise margin may have crossed it on a lone
+    # noise excursion: its "window" would say nothing about where the sources are.
     heard = (peak > 2.0 * 4.0 * noise) & (peak > 0.01 * env.max())
     above = (env > thr) & heard
     t = acq.times

@@ -51,3 +51,14 @@ def test_clean_acquisition_drops_dead_channels_with_their_geometry(rng, caplog):
     assert np.allclose(clean.positions, np.delete(acq.positions, 4, axis=0))
     assert abs(float(np.median(clean.signals))) < 0.01
     assert "1 channel(s)" in caplog.text
+
+
+def test_dead_channel_with_band_limited_noise_is_found(rng):
+    """Noise shaped by an anti-alias filter: a dead channel must still be told dead."""
+    from scipy import signal as sps
+
+    x = _records(rng, noise=0.0)
+    noise = sps.sosfiltfilt(sps.butter(4, 0.3, output="sos"), rng.standard_normal(x.shape))
+    x = x + 0.01 * noise / noise.std()
+    x[7] = 0.01 * noise[7] / noise.std()
+    assert list(condition(x).dead) == [7]

@@ -8,8 +8,8 @@ A uniform sphere of radius ``b`` and initial pressure ``P`` at distance ``R`` gi
 N-wave ``p(u) = P (R - u) / (2 R)`` for ``|u - R| < b``, with ``u = c t``.  Its integral up
 to ``u`` is the parabola ``H(u) = P (b^2 - (u - R)^2) / (4 R)`` inside the shell and zero
 outside (the N-wave integrates to zero), so the average of ``p`` over each sampling
-interval is a difference of ``H`` at the interval's edges: sampling is exact, with no
-supersampling error and no aliasing of the sharp wavefront.
+interval is a difference of ``H`` at the interval's edges: each sample is the exact
+interval average (a boxcar filter before sampling), with no supersampling error.
 """
 
 from __future__ import annotations
@@ -111,6 +111,6 @@ def simulate_spheres(
             flat = (sensor * n_edges + e)[ok]
             acc += np.bincount(flat, weights=h[ok], minlength=acc.size)
     edges = acc.reshape(n_sensors, n_edges)
-    # Edges before the record starts hold part of a pulse's integral too: H beyond the
-    # window's first edge is what the first interval starts from, so differences are exact.
+    # H at every edge of the record is known, so each interval's average is exact, also
+    # for a pulse that starts before the record or ends after it.
     return np.diff(edges, axis=1) / du

@@ -383,10 +383,15 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
     truth = acq.truth_volume
     start = time.perf_counter()
     extra = {}
-    if method == "ubp":
-        volume = ubp(acq, truth.origin, truth.spacing, truth.shape)
-    elif method == "mb":
-        volume = _model_based_on_truth_box(acq, truth)
+    if method in ("ubp", "mb"):
+        # The baselines see the data slingbag fits: offsets removed, dead channels out.
+        from ..conditioning import clean_acquisition
+
+        clean = clean_acquisition(acq)
+        if method == "ubp":
+            volume = ubp(clean, truth.origin, truth.spacing, truth.shape)
+        else:
+            volume = _model_based_on_truth_box(clean, truth)
     else:
         cfg = _config_for(case, method, acq, overrides)
         rec = reconstruct(acq, cfg, progress=progress)
@@ -577,7 +582,8 @@ def run_suite(
     bar = tqdm(total=len(cases) * len(methods), disable=not progress, unit="run")
     for i, case in enumerate(cases):
         bar.set_description(case.name[:40])
-        if all(m in results.get(case.name, {}) for m in methods):
+        done = results.get(case.name, {})
+        if all(m in done and "error" not in done[m] for m in methods):
             bar.update(len(methods))
             continue
         rows, volumes = run_case(

@@ -40,7 +40,9 @@ def register(subparsers) -> None:
     p.add_argument("--lowpass", type=float, default=None, help="anti-alias low-pass, Hz (0.3 fs)")
     p.add_argument("--sound-speed", type=float, default=1500.0, help="m/s (1500)")
     p.add_argument(
-        "--methods", default="ubp,default", help="comma list: ubp and presets (ubp,default)"
+        "--methods",
+        default="ubp,default",
+        help="comma list: ubp, mb (model-based, slow) and presets (ubp,default)",
     )
     p.add_argument("-o", "--out", default="slingbag-benchmark", help="folder for the report")
     p.add_argument("--cache", default=None, help="folder to keep simulated data in")
@@ -69,8 +71,8 @@ def run(args) -> int:
             raise InputError("--response", None, "0 < centre < fs/2, 0.05 <= bandwidth <= 2")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
-        if m != "ubp" and m not in preset_names() and not Path(m).is_file():
-            raise InputError("--methods", None, "ubp or preset names", got=m)
+        if m not in ("ubp", "mb") and m not in preset_names() and not Path(m).is_file():
+            raise InputError("--methods", None, "ubp, mb or preset names", got=m)
     if not args.fs > 0 or args.samples < 16 or args.noise < 0:
         raise InputError("--fs/--samples/--noise", None, "fs > 0, samples >= 16, noise >= 0")
     suite.load_case_array(args.array)  # a bad array fails here, before any work
