@@ -486,12 +486,16 @@ def run_case(case: Case, methods=METHODS, *, cache=None, overrides=None, on_done
 
 
 def select(names=None, tags=None, suite=SUITE) -> list:
-    """Cases of ``suite`` whose name contains one of ``names`` or that carry one of ``tags``."""
+    """Cases of ``suite`` named exactly as one of ``names``, or whose name contains one of
+    the other ``names``, or that carry one of ``tags``."""
     if not names and not tags:
         return list(suite)
+    exact = {n.lower() for n in names or ()} & {c.name.lower() for c in suite}
     out = []
     for case in suite:
-        if names and any(n.lower() in case.name.lower() for n in names):
+        if case.name.lower() in exact:
+            out.append(case)
+        elif names and any(n.lower() in case.name.lower() for n in names if n.lower() not in exact):
             out.append(case)
         elif tags and set(tags) & set(case.tags):
             out.append(case)
