@@ -31,13 +31,35 @@ def lowpass(cfg: dict, res: float, acq: Acquisition, width=None) -> SensorRespon
     return SensorResponse(acq.fs, kernel=taps / taps.sum(), kernel_offset=half)
 
 
-def stage_lowpass(cfg: dict, stage: str) -> float:
+# The coarse stage must see at least this share of what the fine stage sees of the data.
+COARSE_ENERGY_FLOOR = 0.05
+
+
+def stage_lowpass(cfg: dict, stage: str, acq=None, meas=None, res=None) -> float:
     """The low-pass width a stage compares through: ``loss.lowpass_coarse`` (when set) in
-    the coarse stage, ``loss.lowpass`` in the fine one."""
+    the coarse stage, ``loss.lowpass`` in the fine one.
+
+    Given the acquisition, its measured signals ``meas`` and ``res``, the coarse width is
+    narrowed (never below the fine one) until the coarse view keeps
+    :data:`COARSE_ENERGY_FLOOR` of the fine view's energy: band-passed records (a
+    transducer's band above the coarse low-pass) would otherwise show the coarse stage
+    nothing, and its prior would prune every ball.  Records with their low frequencies
+    keep 15-70 % at the default width, so it binds only on band-passed data.
+    """
     if stage not in ("coarse", "fine"):
         raise ValueError(f"stage must be 'coarse' or 'fine', got {stage!r}")
     fine = float(cfg["loss"]["lowpass"])
-    return (float(cfg["loss"]["lowpass_coarse"]) or fine) if stage == "coarse" else fine
+    coarse = float(cfg["loss"]["lowpass_coarse"]) or fine
+    if stage == "fine" or meas is None or coarse <= fine or fine <= 0:
+        return fine if stage == "fine" else coarse
+    x = np.asarray(meas, np.float64)
+    seen = float(np.sum(apply_response(x, lowpass(cfg, res, acq, fine)) ** 2))
+    while coarse > fine:
+        kept = float(np.sum(apply_response(x, lowpass(cfg, res, acq, coarse)) ** 2))
+        if kept >= COARSE_ENERGY_FLOOR * seen:
+            break
+        coarse = max(fine, 0.8 * coarse)
+    return coarse
 
 
 @dataclass
@@ -151,9 +173,8 @@ def loss_and_grad(
     # The loop's units: signals scaled to unit peak, p0 with them.
     scale = _signal_scale(acq.signals, acq.source)
     meas = (acq.signals / scale).astype(np.float32)
-    obj = Objective.build(
-        acq, meas, cfg, res, model or cfg["output"]["model"], stage_lowpass(cfg, stage)
-    )
+    width = stage_lowpass(cfg, stage, acq, meas, res)
+    obj = Objective.build(acq, meas, cfg, res, model or cfg["output"]["model"], width)
     sensor_model = Calibration(acq, cfg)
     if gains is not None:
         sensor_model.gain = np.asarray(gains, np.float64).copy()

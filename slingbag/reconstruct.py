@@ -396,7 +396,13 @@ def _one_pass(
 
     # The data as each stage compares them: the coarse stage may fit a smoother version
     # (big structure first), the fine stage the preset's band.
-    widths = {stage: stage_lowpass(cfg, stage) for stage in ("coarse", "fine")}
+    widths = {stage: stage_lowpass(cfg, stage, acq, meas, res) for stage in ("coarse", "fine")}
+    if widths["coarse"] < (float(cfg["loss"]["lowpass_coarse"]) or widths["fine"]):
+        log.info(
+            "coarse-stage low-pass narrowed to %.2f (from %g): the data's band lies above it",
+            widths["coarse"],
+            float(cfg["loss"]["lowpass_coarse"]),
+        )
     objectives = {
         stage: Objective.build(acq, meas, cfg, res, model, lowpass_width=width)
         for stage, width in widths.items()

@@ -119,6 +119,11 @@ def _calibrated(which):
     cfg["coarse"]["iterations"] = 30
     cfg["fine"]["iterations"] = 150
     cfg["calibrate"]["params"] = [which]
+    # The estimator on one band: on this small scene the default wider coarse-stage
+    # low-pass moves the estimates (measured: 1543.4 m/s, 267 ns against 1541.1 m/s and
+    # 298.7 ns without it); the independent benchmark's calibration case, with every
+    # default, lands at 1540.6 m/s.
+    cfg["loss"]["lowpass_coarse"] = 0.0
     region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
     return reconstruct(start, cfg, region=region, progress=False, seed=0)
 
@@ -282,7 +287,13 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
         cfg = load_config("fast")
         cfg["init"]["balls"] = 800
         cfg["response"].update(kind=kind, centre=2e6, bandwidth=0.55)
-        cfg["loss"]["l1_band_limited"] = l1  # the data term alone in the loss history
+        # The data term alone in the loss history (both L1 settings: "none" uses `l1`),
+        # in one band: with the default wider coarse-stage low-pass (narrowed to what
+        # this band-passed record shows) the run without the response puts 0.89 of its
+        # p0 on the lines against 0.71 with it (measured), so this comparison of the
+        # response model is made without that stage.
+        cfg["loss"]["l1"] = cfg["loss"]["l1_band_limited"] = l1
+        cfg["loss"]["lowpass_coarse"] = 0.0
         return reconstruct(acq, cfg, region=region, progress=False, seed=0)
 
     recs = {kind: run(kind) for kind in ("none", "bandpass")}
