@@ -403,10 +403,12 @@ def _one_pass(
             widths["coarse"],
             float(cfg["loss"]["lowpass_coarse"]),
         )
-    objectives = {
-        stage: Objective.build(acq, meas, cfg, res, model, lowpass_width=width)
-        for stage, width in widths.items()
+    # One objective per band: equal widths share one copy of the filtered data.
+    by_width = {
+        width: Objective.build(acq, meas, cfg, res, model, lowpass_width=width)
+        for width in set(widths.values())
     }
+    objectives = {stage: by_width[width] for stage, width in widths.items()}
     if cal.needs_scalars:
         cal.set_region(lo, hi)
     if resumed is not None:

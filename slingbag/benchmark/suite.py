@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +63,6 @@ class Case:
     source: str = "exact"
     seed: int = 0
     tags: tuple = field(default_factory=tuple)
-
-
-def _planar_centre(array: SensorArray) -> np.ndarray:
-    return np.array([*array.positions[:, :2].mean(axis=0), PLANAR_DEPTH])
 
 
 def _box(centre, size) -> np.ndarray:
@@ -246,16 +241,16 @@ def phantom_centre(array: SensorArray) -> np.ndarray:
     """Where a scene sits for this array: 15 mm in front of a planar array's centre, at
     the centre of a spherical one."""
     from ..arrays import fit_sphere
+    from ..geometry import fit_plane
 
     pos = array.positions
-    centred = pos - pos.mean(axis=0)
-    flat = np.linalg.svd(centred, compute_uv=False)[2] / math.sqrt(len(pos))
-    if flat < 1e-3 * max(np.ptp(pos, axis=0).max(), 1e-9):
-        normal = np.linalg.svd(centred, full_matrices=False)[2][2]
+    plane = fit_plane(pos)
+    if plane.rms < 1e-3 * max(np.ptp(pos, axis=0).max(), 1e-9):  # region.py's test
+        normal = plane.normal
         normal = normal if normal[np.argmax(np.abs(normal))] > 0 else -normal
-        return pos.mean(axis=0) + PLANAR_DEPTH * normal
+        return plane.centroid + PLANAR_DEPTH * normal
     centre, _, _ = fit_sphere(pos)
-    return pos.mean(axis=0) if centre is None else np.asarray(centre, np.float64)
+    return plane.centroid if centre is None else np.asarray(centre, np.float64)
 
 
 def _source_signals(case: Case, array: SensorArray | None):
@@ -527,10 +522,6 @@ def table(results: dict, methods=METHODS) -> str:
                 f"{mean['ssim_slice']:.3f} | {mean['cnr']:.1f} | {mean['seconds']:.0f} |"
             )
     return "\n".join(lines)
-
-
-def with_array(case: Case, **changes) -> Case:
-    return replace(case, **changes)
 
 
 LAB_PHANTOMS = ("vessels", "vessels+spheres", "spheres")
