@@ -30,11 +30,11 @@ import psutil
 
 import slingbag
 from slingbag.config import load_config
+from slingbag.fit.plan import resolve_region
 from slingbag.forward import simulate
 from slingbag.metrics import metrics
 from slingbag.model_based import model_based_solve
 from slingbag.phantoms import vessels_phantom
-from slingbag.reconstruct import _resolve_region
 from slingbag.volume import grid_for_region
 
 APERTURE = 36e-3
@@ -125,7 +125,7 @@ def main():
         origin, spacing, shape = grid_for_region(ext[:, 0], ext[:, 1], args.spacing)
     else:
         cfg = load_config("default")
-        lo, hi = _resolve_region(None, cfg, acq, float(cfg["region"]["res"]))
+        lo, hi = resolve_region(None, cfg, acq, float(cfg["region"]["res"]))
         origin, spacing, shape = grid_for_region(lo, hi, args.spacing)
     logging.info("model-based grid %s (%d unknowns)", shape, int(np.prod(shape)))
     rows = {}

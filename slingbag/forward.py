@@ -318,7 +318,7 @@ def loss_and_grad(
 ):
     """The objective :func:`slingbag.reconstruct` minimises, and its gradient.
 
-    The same function the reconstruction loop evaluates (:mod:`slingbag.objective`): the
+    The same function the reconstruction loop evaluates (:mod:`slingbag.fit.objective`): the
     cloud's signals through the sensor response of ``config`` (if any), the per-sensor
     ``gains`` and the loss's zero-phase low-pass, against the measured signals through
     the same low-pass, as a mean square relative to their energy; plus
@@ -359,7 +359,7 @@ def loss_and_grad(
     FloatingPointError
         When the objective is not finite at ``cloud`` (no gradient to give).
     """
-    from .objective import loss_and_grad as objective
+    from .fit.objective import loss_and_grad as objective
 
     return objective(
         cloud,

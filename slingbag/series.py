@@ -550,8 +550,8 @@ def reconstruct_series(
         When a chunk fails; the other chunks still finish, and with ``output`` their part
         files stay for the next run.
     """
-    from .calibration import timing_params
-    from .reconstruct import _adapt_to_response, _resolve_region
+    from .fit.params import timing_params
+    from .fit.plan import adapt_to_response, resolve_region
 
     items = [_as_item(f) for f in frames]
     if not items:
@@ -576,10 +576,10 @@ def reconstruct_series(
     # One grid for all frames, fixed here, so the volumes stack.
     first = _load(items[0])
     # A band-limited response may need a finer res (the same for every frame).
-    cold_cfg = _adapt_to_response(cold_cfg, first)
+    cold_cfg = adapt_to_response(cold_cfg, first)
     warm_cfg = _same_res(warm_cfg, cold_cfg)
     res = float(cold_cfg["region"]["res"])
-    lo, hi = _resolve_region(region, cold_cfg, first, res)
+    lo, hi = resolve_region(region, cold_cfg, first, res)
     out_spacing = float(spacing or cold_cfg["output"]["spacing"] or res)
     origin, spc, shape = grid_for_region(lo, hi, out_spacing)
     arch = arch or os.environ.get("SLINGBAG_ARCH") or None

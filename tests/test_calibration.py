@@ -9,6 +9,7 @@ from slingbag.arrays import load_array
 from slingbag.cloud import GaussianCloud
 from slingbag.config import load_config
 from slingbag.errors import InputError
+from slingbag.fit.state import Box
 from slingbag.forward import simulate
 from slingbag.reconstruct import reconstruct
 from slingbag.response import (
@@ -149,8 +150,8 @@ def test_t0_is_learned_from_a_wrong_start():
 
 
 def _carry_setup():
-    from slingbag.calibration import Calibration
-    from slingbag.strategy import CloudState
+    from slingbag.fit.params import Calibration
+    from slingbag.fit.state import CloudState
 
     cloud, sensors = _scene()
     acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6)
@@ -190,15 +191,15 @@ def test_carried_cloud_keeps_its_arrival_times():
 def test_region_moves_with_the_carried_cloud():
     start, moved, cal, state = _carry_setup()
     lo, hi = np.array([-3e-3, -3e-3, 6e-3]), np.array([3e-3, 3e-3, 9e-3])
-    cal.set_region(lo, hi)
+    box = Box(lo, hi)
     carry = cal.carry(state, start.positions)
     before = state.xyz.copy()
-    cal._carry_cloud(state, carry, 0.0, 100e-9, start.sound_speed)
+    cal._carry_cloud(state, carry, 0.0, 100e-9, start.sound_speed, box)
     shift = (state.xyz - before)[:, 2].mean()
     # t0 later -> waves arrive at earlier samples -> the cloud recedes from the array.
     assert shift > 0.05e-3
-    assert cal.region[0][2] - lo[2] == pytest.approx(shift, rel=0.3)
-    assert cal.region[1][2] - hi[2] == pytest.approx(shift, rel=0.3)
+    assert box.lo[2] - lo[2] == pytest.approx(shift, rel=0.3)
+    assert box.hi[2] - hi[2] == pytest.approx(shift, rel=0.3)
 
 
 def test_calibration_passes_resume_in_the_second_pass(tmp_path):
@@ -245,12 +246,12 @@ def test_calibration_passes_resume_in_the_second_pass(tmp_path):
 def test_region_does_not_grow_when_steps_cancel():
     start, moved, cal, state = _carry_setup()
     lo, hi = np.array([-3e-3, -3e-3, 6e-3]), np.array([3e-3, 3e-3, 9e-3])
-    cal.set_region(lo, hi)
+    box = Box(lo, hi)
     for k in range(200):
         carry = cal.carry(state, start.positions)
         sign = 1.0 if k % 2 == 0 else -1.0
-        cal._carry_cloud(state, carry, sign * 1.5, sign * 10e-9, start.sound_speed)
-    new_lo, new_hi = cal.region
+        cal._carry_cloud(state, carry, sign * 1.5, sign * 10e-9, start.sound_speed, box)
+    new_lo, new_hi = box.lo, box.hi
     # (second-order drift only: the step back is carried at the new sound speed)
     assert np.allclose(new_lo, lo, atol=1e-5) and np.allclose(new_hi, hi, atol=1e-5)
 
@@ -308,7 +309,7 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     assert recs["bandpass"].history["loss"][-1] < 0.1 * recs["none"].history["loss"][-1]
     assert _lines_share(recs["bandpass"], cloud) > _lines_share(recs["none"], cloud) + 0.05
     # The same run without the size ceiling fits far worse.
-    monkeypatch.setattr(sys.modules["slingbag.reconstruct"], "_largest_sigma", lambda *a, **k: None)
+    monkeypatch.setattr(sys.modules["slingbag.fit.plan"], "largest_sigma", lambda *a, **k: None)
     uncapped = run("bandpass")
     assert uncapped.cloud.sigma.max() > ceiling
     assert recs["bandpass"].history["loss"][-1] < 0.2 * uncapped.history["loss"][-1]
@@ -335,7 +336,7 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
     assert rec.config["region"]["res"] == pytest.approx(visible / (2 * 0.5), rel=1e-6)
     assert rec.cloud.sigma.max() <= visible * (1 + 1e-6)
     R = sys.modules["slingbag.reconstruct"]
-    monkeypatch.setattr(R, "_adapt_to_response", lambda cfg, acq: cfg)
+    monkeypatch.setattr(R, "adapt_to_response", lambda cfg, acq: cfg)
     coarse = run()
     assert coarse.config["region"]["res"] == 0.2e-3
     assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.1
@@ -346,7 +347,7 @@ def _planar(n, pitch):
 
 
 def test_timing_tradeoff_matches_the_full_least_squares():
-    from slingbag.calibration import timing_tradeoff
+    from slingbag.fit.params import timing_tradeoff
 
     c, fs = 1540.0, 40e6
     sens = _planar(6, 4e-3)
@@ -383,8 +384,8 @@ def test_timing_tradeoff_matches_the_full_least_squares():
 def test_timing_tradeoff_depends_on_the_aperture(caplog):
     import logging
 
-    from slingbag.calibration import timing_tradeoff
-    from slingbag.reconstruct import _say_tradeoff
+    from slingbag.fit.params import timing_tradeoff
+    from slingbag.fit.plan import say_tradeoff
 
     lo, hi = [-5e-3, -5e-3, 9e-3], [5e-3, 5e-3, 15e-3]
     narrow = timing_tradeoff(_planar(12, 3e-3), lo, hi, 1540.0, 40e6)
@@ -400,9 +401,9 @@ def test_timing_tradeoff_depends_on_the_aperture(caplog):
     assert narrow["sound_speed_residual"] < wide["sound_speed_residual"]
     both = ["sound_speed", "t0"]
     with caplog.at_level(logging.INFO, logger="slingbag"):
-        _say_tradeoff(narrow, both, 40e6)
-        _say_tradeoff({**wide, "residual": 1e-6}, both, 40e6)
-        _say_tradeoff(narrow, ["t0"], 40e6)
+        say_tradeoff(narrow, both, 40e6)
+        say_tradeoff({**wide, "residual": 1e-6}, both, 40e6)
+        say_tradeoff(narrow, ["t0"], 40e6)
     levels = [r.levelname for r in caplog.records]
     assert levels == ["WARNING", "INFO", "INFO"]
     assert "calibrate only the other" in caplog.records[0].getMessage()
@@ -410,7 +411,7 @@ def test_timing_tradeoff_depends_on_the_aperture(caplog):
 
 
 def test_timing_steps_are_scaled_to_the_aperture():
-    from slingbag.calibration import timing_tradeoff
+    from slingbag.fit.params import timing_tradeoff
 
     start, moved, cal, state = _carry_setup()
     lo, hi = [-5e-3, -5e-3, 9e-3], [5e-3, 5e-3, 15e-3]

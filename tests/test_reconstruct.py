@@ -6,15 +6,10 @@ import pytest
 from slingbag.cloud import GaussianCloud, profile_integral_factor
 from slingbag.config import load_config
 from slingbag.errors import InputError, ReconstructionError
+from slingbag.fit.density import DensityStrategy, duplicate, prune_mask, split
+from slingbag.fit.state import CloudState
 from slingbag.forward import simulate
 from slingbag.reconstruct import reconstruct
-from slingbag.strategy import (
-    CloudState,
-    DensityStrategy,
-    duplicate,
-    prune_mask,
-    split,
-)
 from slingbag.voxelize import voxelize
 
 RES = 0.2e-3
@@ -74,9 +69,10 @@ def test_strategy_keeps_moments_of_survivors_and_zeroes_new(rng):
         np.array([1, 1, 1, 1, 4, 1], np.float32) * RES,  # ball 4 is split
     )
     state.moments["p0"] = (np.arange(n, dtype=float), np.arange(n, dtype=float) + 10)
-    strat = DensityStrategy.from_config(cfg, RES, np.zeros(3), np.full(3, 1e-3))
+    strat = DensityStrategy.from_config(cfg, RES)
     grads = {"xyz": rng.standard_normal((n, 3)).astype(np.float32)}
-    counts = strat.step_post_backward(state, grads, strat.every, "coarse", rng)
+    lo, hi = np.zeros(3, np.float32), np.full(3, 1e-3, np.float32)
+    counts = strat.step_post_backward(state, grads, strat.every, "coarse", rng, lo, hi)
     assert counts["pruned"] == 1 and counts["split"] == 1
     assert state.n == 6  # 6 - 1 pruned - 1 split + 2 halves
     m, v = state.moments["p0"]
@@ -204,7 +200,7 @@ def test_checkpoint_resume_reaches_the_same_result(rng, tmp_path):
 def test_nan_in_gradients_is_survived(rng, monkeypatch):
     import sys
 
-    R = sys.modules["slingbag.objective"]  # where the loop's gradients come from
+    R = sys.modules["slingbag.fit.objective"]  # where the loop's gradients come from
 
     truth, acq = _small_case(rng)
     real = R.backward_signals
@@ -226,7 +222,7 @@ def test_nan_in_gradients_is_survived(rng, monkeypatch):
 def test_density_step_that_blows_up_the_loss_is_undone(rng, monkeypatch, caplog):
     import logging
 
-    import slingbag.strategy as S
+    import slingbag.fit.density as S
 
     truth, acq = _small_case(rng)
     real = S.split
@@ -287,7 +283,7 @@ def test_density_step_at_the_stage_switch_is_undone_with_the_defaults(rng, monke
     another low-pass: the divergence guard must still catch that step blowing up."""
     import logging
 
-    import slingbag.strategy as S
+    import slingbag.fit.density as S
 
     truth, acq = _small_case(rng)
     real = S.split

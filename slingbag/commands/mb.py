@@ -88,9 +88,9 @@ def run(args) -> int:
     from .. import __version__
     from ..backend import ensure_init
     from ..config import load_config
+    from ..fit.plan import resolve_region
     from ..h5io import write_result
     from ..model_based import model_based_solve
-    from ..reconstruct import _resolve_region
     from ..volume import grid_for_region
 
     out = Path(args.output)
@@ -108,7 +108,7 @@ def run(args) -> int:
     acq = read_input(args)
     cfg = load_config("default")
     res = float(cfg["region"]["res"])
-    lo, hi = _resolve_region(parse_region(args.region), cfg, acq, res)
+    lo, hi = resolve_region(parse_region(args.region), cfg, acq, res)
     step = args.spacing or default_spacing(lo, hi, res)
     origin, spacing, shape = grid_for_region(lo, hi, step)
     where = "the --region box" if args.region else "the region inferred from the signals"

@@ -13,14 +13,16 @@ import json
 
 import numpy as np
 
-from .config import to_toml
-from .errors import InputError
+from ..config import to_toml
+from ..errors import InputError
+from ..response import SensorResponse
 from .optim import Adam
-from .response import SensorResponse
-from .strategy import CloudState
+from .state import Box, CloudState, Guard, RunState
 
 #: Names in the file that are not encoded values.
 _META = "meta"
+#: The layout this version writes; others are refused with one clear error.
+LAYOUT = 2
 
 
 def encode(value, arrays: dict, name: str):
@@ -40,6 +42,9 @@ def encode(value, arrays: dict, name: str):
         return items if isinstance(value, list) else {"$t": items}
     if isinstance(value, (set, frozenset)):
         return {"$s": sorted(value)}
+    if isinstance(value, CloudState):
+        fields = {"xyz": value.xyz, "p0": value.p0, "sigma": value.sigma}
+        return {"$cloud": encode({**fields, "moments": value.moments}, arrays, name)}
     if isinstance(value, Adam):
         return {"$adam": {"t": value.t, "eps": dict(value.eps)}}
     if isinstance(value, SensorResponse):
@@ -67,6 +72,8 @@ def decode(value, data):
         return tuple(decode(v, data) for v in value["$t"])
     if "$s" in value:
         return set(value["$s"])
+    if "$cloud" in value:
+        return CloudState(**decode(value["$cloud"], data))
     if "$adam" in value:
         adam = Adam()
         adam.t = int(value["$adam"]["t"])
@@ -77,31 +84,38 @@ def decode(value, data):
     return {k: decode(v, data) for k, v in value.items()}
 
 
-def save_checkpoint(path, state, adam, it, p0_unit, lr_scale, retries, history, rng, cfg, loop):
-    """Write a checkpoint atomically.
+def save_checkpoint(path, run: RunState, cfg: dict, pass_index: int = 0, pass_start=None):
+    """Write ``run`` atomically, with the configuration, the calibration pass's index and
+    how that pass started (``pass_start``, for a resume inside it)."""
+    from ..atomic import atomic_path
 
-    ``loop`` holds the rest of the loop's state, any values :func:`encode` takes: the
-    calibration's snapshot (``cal``), the L1 weight, the best and rollback snapshots, how
-    the calibration pass started (``pass_start``) and its index (``pass``).
-    """
-    from .atomic import atomic_path
-
-    arrays = {"xyz": state.xyz, "p0": state.p0, "sigma": state.sigma}
-    for name, (m, v) in state.moments.items():
-        arrays[f"m_{name}"] = m
-        arrays[f"v_{name}"] = v
-    for k, v in history.items():
+    arrays = {}
+    guard = run.guard
+    loop = {
+        "cloud": run.cloud,
+        "params": run.params.snapshot(),
+        "corners": run.box.corners,
+        "l1_abs": run.l1_abs,
+        "guard": {
+            "best_loss": guard.best_loss,
+            "best": guard.best,
+            "best_fit": guard.best_fit,
+            "rollback": guard.rollback,
+            "retries": guard.retries,
+        },
+        "pass_start": pass_start,
+    }
+    for k, v in run.history.items():
         arrays[f"h_{k}"] = np.asarray(v)
     meta = {
-        "it": it,
-        "adam_t": adam.t,
-        "adam_eps": adam.eps,
-        "p0_unit": p0_unit,
-        "lr_scale": lr_scale,
-        "retries": retries,
-        "rng": rng.bit_generator.state,
+        "layout": LAYOUT,
+        "it": run.it,
+        "adam": {"t": run.adam.t, "eps": run.adam.eps},
+        "p0_unit": run.p0_unit,
+        "lr_scale": run.lr_scale,
+        "rng": run.rng.bit_generator.state,
         "config": to_toml(cfg),
-        "pass": int(loop.get("pass", 0)),
+        "pass": int(pass_index),
         "loop": encode(loop, arrays, "loop"),
     }
     with atomic_path(path) as tmp:
@@ -128,33 +142,43 @@ def checkpoint_pass(path) -> tuple[int, dict | None]:
     return int(meta.get("pass", 0)), start
 
 
-def load_checkpoint(path):
-    """``(state, adam, it, p0_unit, lr_scale, retries, history, rng, loop)`` as saved."""
+def load_checkpoint(path, params) -> RunState:
+    """The :class:`RunState` saved in ``path``; ``params`` (a fresh
+    :class:`~slingbag.fit.params.Calibration`) is restored to its saved state."""
     data, meta = open_checkpoint(path)
-    if "loop" not in meta:
+    if meta.get("layout") != LAYOUT:
         raise InputError(
             str(path), None, "a checkpoint of this slingbag version", "an older layout"
         )
     with data:
-        state = CloudState(data["xyz"], data["p0"], data["sigma"])
-        for name in ("xyz", "p0", "sigma"):
-            if f"m_{name}" in data:
-                state.moments[name] = (data[f"m_{name}"], data[f"v_{name}"])
         history = {k[2:]: list(data[k]) for k in data.files if k.startswith("h_")}
-        loop = decode(meta.get("loop", {}), data)
+        loop = decode(meta["loop"], data)
+    params.restore(loop["params"])
+    box = Box(np.zeros(3), np.zeros(3))
+    box.corners = loop["corners"]
     adam = Adam()
-    adam.t = int(meta["adam_t"])
-    adam.eps = {k: float(v) for k, v in meta["adam_eps"].items()}
+    adam.t = int(meta["adam"]["t"])
+    adam.eps = {k: float(v) for k, v in meta["adam"]["eps"].items()}
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
-    return (
-        state,
-        adam,
-        int(meta["it"]),
-        float(meta["p0_unit"]),
-        float(meta["lr_scale"]),
-        int(meta["retries"]),
-        history,
-        rng,
-        loop,
+    g = loop["guard"]
+    guard = Guard(
+        best_loss=g["best_loss"],
+        best=g["best"],
+        best_fit=g["best_fit"],
+        rollback=g["rollback"],
+        retries=int(g["retries"]),
+    )
+    return RunState(
+        cloud=loop["cloud"],
+        params=params,
+        box=box,
+        rng=rng,
+        p0_unit=float(meta["p0_unit"]),
+        adam=adam,
+        it=int(meta["it"]),
+        lr_scale=float(meta["lr_scale"]),
+        l1_abs=loop["l1_abs"],
+        history=history,
+        guard=guard,
     )

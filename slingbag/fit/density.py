@@ -1,52 +1,21 @@
 """Adaptive density control: when to prune, split and duplicate balls.
 
-The policy is a small object with hooks (after gsplat's ``Strategy``): the optimiser loop
-calls :meth:`DensityStrategy.step_post_backward` after every iteration; the strategy
-decides whether this iteration is a density step and edits the :class:`CloudState` in
-place, keeping each surviving ball's optimiser moments and zeroing those of new balls.
+The policy is a small frozen object with hooks (after gsplat's ``Strategy``): the
+optimiser loop asks :meth:`DensityStrategy.is_due` after every iteration and, when a step
+is due, calls :meth:`DensityStrategy.step_post_backward`, which edits the
+:class:`~slingbag.fit.state.CloudState` in place, keeping each surviving ball's optimiser
+moments and zeroing those of new balls.
 
 The three operations are plain functions of arrays so they can be tested alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass
-class CloudState:
-    """The optimised arrays (float32) and their Adam moments.
-
-    ``xyz`` in metres, ``sigma`` in metres, ``p0`` in internal amplitude units.
-    """
-
-    xyz: np.ndarray
-    p0: np.ndarray
-    sigma: np.ndarray
-    moments: dict = field(default_factory=dict)  # name -> (m, v) arrays shaped like the param
-
-    @property
-    def n(self) -> int:
-        return len(self.p0)
-
-    def take(self, index: np.ndarray, new: dict | None = None) -> None:
-        """Keep the balls at ``index`` (in that order) and append ``new`` balls (dict of
-        arrays), carrying moments over for kept balls and zeroing them for new ones."""
-        n_new = 0 if not new else len(new["p0"])
-        for name in ("xyz", "p0", "sigma"):
-            kept = getattr(self, name)[index]
-            if n_new:
-                kept = np.concatenate([kept, new[name].astype(np.float32)])
-            setattr(self, name, np.ascontiguousarray(kept, dtype=np.float32))
-            if name in self.moments:
-                m, v = self.moments[name]
-                pad = np.zeros((n_new,) + m.shape[1:], np.float32)
-                self.moments[name] = (
-                    np.concatenate([m[index], pad]),
-                    np.concatenate([v[index], pad]),
-                )
+from .state import CloudState
 
 
 def prune_mask(p0, sigma, xyz, *, p0_min, sigma_min, lo, hi) -> np.ndarray:
@@ -90,11 +59,12 @@ def duplicate(xyz, p0, sigma, grad_xyz, step, rng):
     return half, {"xyz": xyz + d, "p0": half.copy(), "sigma": np.asarray(sigma).copy()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class DensityStrategy:
     """Prune / split / duplicate every ``every`` iterations (lengths in metres).
 
-    Attributes mirror the ``[density]`` section of a preset, converted to metres.
+    Attributes mirror the ``[density]`` section of a preset, converted to metres.  The
+    region is not the strategy's: each step is given the current box.
     """
 
     every: int
@@ -106,12 +76,9 @@ class DensityStrategy:
     duplicate_step: float
     duplicate_fraction: float
     max_balls: int
-    lo: np.ndarray
-    hi: np.ndarray
-    log: list = field(default_factory=list)
 
     @classmethod
-    def from_config(cls, cfg: dict, res: float, lo, hi) -> DensityStrategy:
+    def from_config(cls, cfg: dict, res: float) -> DensityStrategy:
         d = cfg["density"]
         return cls(
             every=int(d["every"]),
@@ -123,8 +90,6 @@ class DensityStrategy:
             duplicate_step=float(d["duplicate_step"]) * res,
             duplicate_fraction=float(d["duplicate_fraction"]),
             max_balls=int(d["max_balls"]),
-            lo=np.asarray(lo, np.float32),
-            hi=np.asarray(hi, np.float32),
         )
 
     def is_density_step(self, it: int) -> bool:
@@ -146,8 +111,11 @@ class DensityStrategy:
         """Whether any density operation runs at iteration ``it`` of ``stage``."""
         return self.is_density_step(it) or self.wants_duplicate(it, stage)
 
-    def step_post_backward(self, state: CloudState, grads: dict, it: int, stage: str, rng):
-        """Run the density operations due at iteration ``it`` of ``stage``.
+    def step_post_backward(
+        self, state: CloudState, grads: dict, it: int, stage: str, rng, lo, hi
+    ) -> dict:
+        """Run the density operations due at iteration ``it`` of ``stage``; balls outside
+        the box ``lo``-``hi`` are pruned.
 
         Returns a dict of counts (empty when nothing was due).
         """
@@ -163,8 +131,8 @@ class DensityStrategy:
                 state.xyz,
                 p0_min=self.p0_threshold(state.p0),
                 sigma_min=self.prune_sigma,
-                lo=self.lo,
-                hi=self.hi,
+                lo=lo,
+                hi=hi,
             )
             big = keep & (state.sigma > self.split_sigma)
             small = np.flatnonzero(keep & ~big)
@@ -196,5 +164,4 @@ class DensityStrategy:
                 state.take(np.arange(state.n), new)
             counts["duplicated"] = int(max(n_dup, 0))
         counts["after"] = state.n
-        self.log.append((it, stage, counts))
         return counts

@@ -1,6 +1,6 @@
 """The objective :func:`slingbag.reconstruct` minimises, in one place.
 
-The loop (:mod:`slingbag.reconstruct`) and the public :func:`slingbag.loss_and_grad`
+The loop (:mod:`slingbag.fit.loop`) and the public :func:`slingbag.loss_and_grad`
 both evaluate it through :class:`Objective` and :func:`add_l1`: the cloud's signals
 through the sensor model (response, gains) and a zero-phase low-pass, compared with the
 low-passed measured signals, relative to their energy; plus an L1 penalty on p0.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .acquisition import Acquisition
-from .forward import backward_signals, forward_signals
-from .response import SensorResponse, apply_response, correlate_response
+from ..acquisition import Acquisition
+from ..forward import backward_signals, forward_signals
+from ..response import SensorResponse, apply_response, correlate_response
 
 
 def lowpass(cfg: dict, res: float, acq: Acquisition, width=None) -> SensorResponse | None:
@@ -66,7 +66,7 @@ def stage_lowpass(cfg: dict, stage: str, acq=None, meas=None, res=None) -> float
 class Objective:
     """The data term: ``mean((L(model(raw)) - L(meas))^2) / mean(L(meas)^2)`` over the
     sensors used, where ``raw`` are the radiator's signals, ``model`` the sensor model
-    (response and gains, see :class:`~slingbag.calibration.Calibration`) and ``L`` the
+    (response and gains, see :class:`~slingbag.fit.params.Calibration`) and ``L`` the
     low-pass.
 
     Build it with :meth:`build`; ``meas`` is then the measured signals through ``L``.
@@ -147,10 +147,10 @@ def loss_and_grad(
     stage="fine",
 ):
     """See :func:`slingbag.loss_and_grad`."""
-    from .calibration import Calibration
-    from .conditioning import clean_acquisition, condition
-    from .config import load_config
-    from .reconstruct import _adapt_to_response, _signal_scale
+    from ..conditioning import clean_acquisition, condition
+    from ..config import load_config
+    from .params import Calibration
+    from .plan import adapt_to_response, signal_scale
 
     found = condition(acquisition.signals)
     acq = clean_acquisition(acquisition, found)  # as the loop sees the data
@@ -159,7 +159,7 @@ def loss_and_grad(
         if len(gains) == acquisition.n_sensors:
             gains = gains[found.keep]
         elif len(gains) != len(found.keep):
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(
                 "loss_and_grad",
@@ -168,10 +168,10 @@ def loss_and_grad(
                 f"({len(found.keep)})",
                 got=f"{len(gains)} values",
             )
-    cfg = _adapt_to_response(load_config() if config is None else config, acq)
+    cfg = adapt_to_response(load_config() if config is None else config, acq)
     res = float(cfg["region"]["res"])
     # The loop's units: signals scaled to unit peak, p0 with them.
-    scale = _signal_scale(acq.signals, acq.source)
+    scale = signal_scale(acq.signals, acq.source)
     meas = (acq.signals / scale).astype(np.float32)
     width = stage_lowpass(cfg, stage, acq, meas, res)
     obj = Objective.build(acq, meas, cfg, res, model or cfg["output"]["model"], width)

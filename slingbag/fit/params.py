@@ -12,20 +12,20 @@ import copy
 
 import numpy as np
 
-from .optim import Adam
-from .response import (
+from ..response import (
     SensorResponse,
     apply_response,
     correlate_response,
     response_parameter_gradients,
 )
+from .optim import Adam
 
 
 def build_response(cfg: dict, acq) -> SensorResponse | None:
     r = cfg["response"]
     if r["kind"] == "file":
         if acq.impulse_response is None:
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(
                 acq.source,
@@ -184,8 +184,6 @@ class Calibration:
         # Step sizes of the sound speed and t0 relative to the preset's (see scale_rates).
         self.rate_scale = {"sound_speed": 1.0, "t0": 1.0}
         self._grads = {}
-        # Corners of the reconstruction region, set by the caller when the cloud is carried.
-        self.corners = None
         self._carry_cache = None
 
     def scale_rates(self, tradeoff: dict) -> dict:
@@ -274,10 +272,10 @@ class Calibration:
         self._carry_cache = {**carry, "n": len(state.xyz), "age": 0}
         return self._carry_cache
 
-    def step(self, radiator_grads: dict, factor: float, state=None, carry=None) -> None:
+    def step(self, radiator_grads: dict, factor: float, state=None, carry=None, box=None):
         """One Adam step on the learned parameters (``factor``: decay x divergence scale).
-        With ``carry`` (from :meth:`carry`) the cloud in ``state`` and the region move with
-        the sound speed and t0."""
+        With ``carry`` (from :meth:`carry`) the cloud in ``state`` and the region ``box``
+        (a :class:`~slingbag.fit.state.Box`) move with the sound speed and t0."""
         grads = dict(self._grads)
         lrs = {}
         if "sound_speed" in self.learn:
@@ -299,7 +297,7 @@ class Calibration:
         c_old, t_old = self.c, self.time0
         self.adam.step(self, grads, lrs)
         if carry is not None and state is not None:
-            self._carry_cloud(state, carry, self.c - c_old, self.time0 - t_old, c_old)
+            self._carry_cloud(state, carry, self.c - c_old, self.time0 - t_old, c_old, box)
         if "gain" in lrs:
             # Gains are relative: the cloud's amplitude carries the overall scale.
             np.clip(self.gain, 0.05, None, out=self.gain)
@@ -311,28 +309,16 @@ class Calibration:
                 self.fs, centre=float(self.centre[0]), bandwidth=float(self.bandwidth[0])
             )
 
-    def _carry_cloud(self, state, carry: dict, dc: float, dt0: float, c_old: float) -> None:
+    def _carry_cloud(self, state, carry, dc: float, dt0: float, c_old: float, box=None):
         if not (dc or dt0):
             return
         jac = carry["jac"]
         state.xyz += (jac[:, 0] * dc + jac[:, 1] * dt0).astype(np.float32)
-        if self.corners is not None:
+        if box is not None:
             # The region box moves with the cloud (its corners carried likewise), or balls
-            # carried past its faces would be pruned as strays.  The corners themselves are
-            # the state: a box re-fitted around them every step would only ever grow.
-            cj = _carry_jacobians(self.corners, carry["sensors"], c_old)
-            self.corners = self.corners + cj[:, 0] * dc + cj[:, 1] * dt0
-
-    @property
-    def region(self):
-        """The reconstruction region ``(lo, hi)`` as carried so far, or None."""
-        if self.corners is None:
-            return None
-        return self.corners.min(axis=0), self.corners.max(axis=0)
-
-    def set_region(self, lo, hi) -> None:
-        axes = zip(np.asarray(lo, np.float64), np.asarray(hi, np.float64), strict=True)
-        self.corners = np.array(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).T
+            # carried past its faces would be pruned as strays.
+            cj = _carry_jacobians(box.corners, carry["sensors"], c_old)
+            box.corners = box.corners + cj[:, 0] * dc + cj[:, 1] * dt0
 
     def snapshot(self):
         # The carry cache goes along: a resumed run must step exactly as an unbroken one.

@@ -1,0 +1,85 @@
+"""The divergence guard: a NaN or exploding loss undoes the density step just before it,
+or rolls the run back and halves the learning rates, or (past ``run.max_retries``) stops
+with the best state so far."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .state import RunState
+
+log = logging.getLogger("slingbag")
+
+#: Iterations after a density step in which a divergence undoes that step.
+UNDO_WINDOW = 3
+
+
+def diverged(loss, grads, best_loss, steps_done) -> bool:
+    """A NaN/Inf loss or gradient, or a loss that explodes past 50x the best so far."""
+    if not np.isfinite(loss) or grads is None:
+        return True
+    if any(not np.all(np.isfinite(g)) for g in grads.values() if isinstance(g, np.ndarray)):
+        return True
+    return steps_done > 5 and loss > 50 * max(best_loss, 1e-12)
+
+
+def recover(run: RunState, loss: float, max_retries: int, say) -> bool:
+    """Take the run back after a diverged iteration; False when it must stop (it then
+    holds the best state so far).  ``say`` reports what was done."""
+    g = run.guard
+    if g.undo is not None and run.it - g.undo["it"] < UNDO_WINDOW:
+        # The density step just before blew the loss up (e.g. a split exposing amplitude
+        # the data could not see): going back to after it would only repeat the failure,
+        # so it is undone.  The run goes on from the state just before it, so that step
+        # is skipped; the next one is due `density.every` iterations later.
+        halved = run.lr_scale
+        back_to = run.restore(g.undo)
+        run.lr_scale = min(run.lr_scale, halved)
+        g.rollback, g.undo = g.undo, None
+        g.best_loss, g.best = np.inf, g.rollback
+        say(
+            f"loss {loss:.4g} at iteration {run.it + 1}: the density step at "
+            f"iteration {back_to} was undone"
+        )
+    else:
+        g.retries += 1
+        if g.retries > max_retries:
+            log.warning("diverged %d times: stopping with the best cloud so far", g.retries - 1)
+            if g.best is not None:
+                run.restore(g.best)
+            return False
+        back_to = run.restore(g.rollback)
+        run.lr_scale *= 0.5
+        say(
+            f"loss {loss:.4g} at iteration {run.it + 1}: rolled back to "
+            f"iteration {back_to}, learning rates halved"
+        )
+    for key in run.history:
+        del run.history[key][back_to:]
+    if run.history["balls"]:
+        run.history["balls"][-1] = run.cloud.n  # the undone step's count is gone too
+    run.it = back_to
+    return True
+
+
+def note_step(run: RunState, loss: float) -> None:
+    """After a parameter step: keep the state as the best when its loss is the lowest."""
+    if loss < run.guard.best_loss:
+        run.guard.best_loss, run.guard.best = loss, run.snapshot(run.it + 1)
+
+
+def note_density_step(run: RunState, loss: float, before: dict, counts: dict) -> None:
+    """After a density step: the state ``before`` it may be returned to for a few
+    iterations, and the new state is the rollback point and the best so far."""
+    changed = any(counts.get(k, 0) for k in ("pruned", "split", "duplicated"))
+    g = run.guard
+    g.undo = before if changed else None
+    g.rollback = run.snapshot(run.it + 1)
+    g.best_loss, g.best = loss, g.rollback
+
+
+def expire_undo(run: RunState) -> None:
+    if run.guard.undo is not None and run.it - run.guard.undo["it"] >= UNDO_WINDOW:
+        run.guard.undo = None
