@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.arrays import load_array
 from slingbag.config import load_config
-from slingbag.figures import comparison_figure
-from slingbag.forward import simulate
-from slingbag.metrics import metrics
+from slingbag.core.arrays import load_array
+from slingbag.model.radiator import simulate
 from slingbag.phantoms import vessels_phantom
+from slingbag.report.figures import comparison_figure
+from slingbag.report.metrics import metrics
 
 
 def run(acq, truth, cfg_over, label, rows, volumes=None, seed=None):

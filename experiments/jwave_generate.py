@@ -64,8 +64,8 @@ def binary_vessels(seed: int, region, spacing: float):
     Returns ``(data, origin, spacing3)``: a float32 ``(nx, ny, nz)`` volume of 0/1, voxel
     ``[i, j, k]`` at ``origin + (i, j, k) * spacing3``, on the grid ``vessels_phantom`` uses.
     """
+    from slingbag.core.volume import grid_for_region
     from slingbag.phantoms import _region_bounds, grow_tree
-    from slingbag.volume import grid_for_region
 
     lo, hi = _region_bounds(region)
     origin, spacing3, shape = grid_for_region(lo, hi, spacing)

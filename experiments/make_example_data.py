@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.arrays import load_array
-from slingbag.h5io import write_acquisition
+from slingbag.core.arrays import load_array
+from slingbag.io.native import write_acquisition
 from slingbag.phantoms import vessels_phantom
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -30,12 +30,12 @@ import psutil
 
 import slingbag
 from slingbag.config import load_config
+from slingbag.core.volume import grid_for_region
 from slingbag.fit.plan import resolve_region
-from slingbag.forward import simulate
-from slingbag.metrics import metrics
+from slingbag.model.radiator import simulate
 from slingbag.model_based import model_based_solve
 from slingbag.phantoms import vessels_phantom
-from slingbag.volume import grid_for_region
+from slingbag.report.metrics import metrics
 
 APERTURE = 36e-3
 KEYS = ["ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "snr_db", "cnr"]

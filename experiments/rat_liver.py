@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.arrays import load_array
 from slingbag.config import load_config
-from slingbag.figures import comparison_figure
-from slingbag.forward import simulate
-from slingbag.metrics import metrics
-from slingbag.ply import read_ply
-from slingbag.voxelize import grid_for_cloud, voxelize
+from slingbag.core.arrays import load_array
+from slingbag.io.ply import read_ply
+from slingbag.model.radiator import simulate
+from slingbag.model.voxelize import grid_for_cloud, voxelize
+from slingbag.report.figures import comparison_figure
+from slingbag.report.metrics import metrics
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KEYS = ["ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "snr_db", "cnr"]

@@ -48,8 +48,8 @@ def frames_per_minute(acqs, workers: int, chunk: int) -> tuple[float, float]:
 
 def main(argv=None):
     import slingbag
-    from slingbag.forward import simulate
-    from slingbag.phantoms_dynamic import dynamic_vessels
+    from slingbag.model.radiator import simulate
+    from slingbag.phantoms.dynamic import dynamic_vessels
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=16)

@@ -1,6 +1,6 @@
 """Warm-started series frames against cold starts on a dynamic vessel phantom.
 
-Every frame of :func:`slingbag.phantoms_dynamic.dynamic_vessels` is reconstructed twice:
+Every frame of :func:`slingbag.phantoms.dynamic.dynamic_vessels` is reconstructed twice:
 cold (preset ``fast``, from scratch) and as a series (frame 0 cold, each later frame
 warm-started from its predecessor with preset ``warm``).  Prints a markdown table of
 SSIM of the z maximum-amplitude projection and seconds per frame.
@@ -21,10 +21,10 @@ REGION = (-5e-3, 5e-3, -5e-3, 5e-3, 10e-3, 14e-3)
 def main(argv=None):
     import slingbag
     from slingbag.config import load_config
-    from slingbag.forward import simulate
-    from slingbag.metrics import metrics
-    from slingbag.phantoms_dynamic import dynamic_vessels
+    from slingbag.model.radiator import simulate
+    from slingbag.phantoms.dynamic import dynamic_vessels
     from slingbag.reconstruct import reconstruct
+    from slingbag.report.metrics import metrics
     from slingbag.series import reconstruct_series
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

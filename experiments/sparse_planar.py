@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 import slingbag
-from slingbag.arrays import load_array
 from slingbag.config import load_config
-from slingbag.figures import comparison_figure
-from slingbag.forward import simulate
-from slingbag.metrics import metrics
+from slingbag.core.arrays import load_array
+from slingbag.model.radiator import simulate
 from slingbag.phantoms import vessels_phantom
+from slingbag.report.figures import comparison_figure
+from slingbag.report.metrics import metrics
 
 APERTURE = 36e-3
 KEYS = ["ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "snr_db", "cnr"]

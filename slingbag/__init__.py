@@ -21,50 +21,50 @@ from ._version import __version__
 
 _EXPORTS = {
     "init": "backend",
-    "GaussianCloud": "cloud",
-    "Acquisition": "acquisition",
-    "SensorArray": "acquisition",
-    "Volume": "volume",
+    "GaussianCloud": "core.cloud",
+    "Acquisition": "core.acquisition",
+    "SensorArray": "core.acquisition",
+    "Volume": "core.volume",
     "InputError": "errors",
     "SlingbagError": "errors",
     "ReconstructionError": "errors",
-    "simulate": "forward",
-    "loss_and_grad": "forward",
-    "read_ply": "ply",
-    "write_ply": "ply",
-    "read_acquisition": "h5io",
-    "write_acquisition": "h5io",
-    "read_result": "h5io",
-    "write_result": "h5io",
-    "load_array": "arrays",
+    "simulate": "model.radiator",
+    "loss_and_grad": "model.radiator",
+    "read_ply": "io.ply",
+    "write_ply": "io.ply",
+    "read_acquisition": "io.native",
+    "write_acquisition": "io.native",
+    "read_result": "io.native",
+    "write_result": "io.native",
+    "load_array": "core.arrays",
     "vessels_phantom": "phantoms",
     "volume_to_cloud": "phantoms",
     "reconstruct": "reconstruct",
     "Reconstruction": "reconstruct",
     "load_config": "config",
-    "voxelize": "voxelize",
-    "ubp": "ubp",
+    "voxelize": "model.voxelize",
+    "ubp": "model.backproject",
     "model_based": "model_based",
-    "metrics": "metrics",
-    "read_any": "interop",
-    "detect_format": "interop",
-    "write_ipasc": "interop",
+    "metrics": "report.metrics",
+    "read_any": "io.interop",
+    "detect_format": "io.interop",
+    "write_ipasc": "io.interop",
     "load_phantom": "phantoms",
     "reconstruct_series": "series",
     "read_series": "series",
     "write_series": "series",
-    "dynamic_vessels": "phantoms_dynamic",
-    "view": "view",
-    "export_volume": "export",
+    "dynamic_vessels": "phantoms.dynamic",
+    "view": "report.view",
+    "export_volume": "io.export",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 # These functions share their module's name.  Importing a submodule binds it as an
 # attribute of the package, which would shadow the function: the package's class drops
-# those bindings (the submodules stay in sys.modules), so `slingbag.ubp` stays the
+# those bindings (the submodules stay in sys.modules), so `slingbag.reconstruct` stays the
 # function and is imported only when first used (I/O alone never loads the solver).
-_SHADOWED = {"metrics", "model_based", "reconstruct", "ubp", "view", "voxelize"}
+_SHADOWED = {"model_based", "reconstruct"}
 
 
 class _Package(types.ModuleType):

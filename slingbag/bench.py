@@ -71,10 +71,10 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     Gaussian splitting and FFTs), their agreement with the float64 closed form at
     ``check_sensors`` sensors, and the windowed kernel against an every-sample evaluation
     on a small case of the same geometry."""
-    from . import gauss_split
     from .backend import ensure_init
-    from .forward import RadiatorModel, backward_signals, forward_signals
     from .kernels import radiator
+    from .model import gauss_split
+    from .model.radiator import RadiatorModel, backward_signals, forward_signals
 
     arch = ensure_init()
     fs, c = 40e6, 1500.0
@@ -206,13 +206,13 @@ def bench_reconstruct(side: int = 12, pitch: float = 3e-3, preset: str = "defaul
     """Time the issue's reconstruction case: the ``vessels`` phantom (20 x 20 x 6 mm, 0.2 mm
     resolution), ``side`` x ``side`` planar sensors, 2,048 samples, ``shells`` data with
     1 % noise; reports the time, the ball count and the peak memory."""
-    from .arrays import load_array
     from .backend import ensure_init
     from .config import load_config
-    from .forward import simulate
-    from .metrics import metrics
+    from .core.arrays import load_array
+    from .model.radiator import simulate
     from .phantoms import vessels_phantom
     from .reconstruct import reconstruct
+    from .report.metrics import metrics
 
     arch = ensure_init()
     phantom = vessels_phantom(seed=0)

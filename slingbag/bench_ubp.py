@@ -30,9 +30,9 @@ def bench_ubp(
         ``arch``, the sizes, ``compile_s`` (first call), ``seconds`` (best warm call),
         ``all_s`` (every warm call) and ``pairs_per_s`` (voxel-sensor pairs per second).
     """
-    from .acquisition import Acquisition
     from .backend import ensure_init
-    from .ubp import ubp
+    from .core.acquisition import Acquisition
+    from .model.backproject import ubp
 
     arch = ensure_init()
     pitch, fs, c = 1.5e-3, 40e6, 1500.0

@@ -12,9 +12,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .cloud import MODELS
+from .core.cloud import MODELS
+from .core.geometry import parse_region
 from .errors import InputError
-from .geometry import parse_region
 
 if sys.version_info >= (3, 11):
     import tomllib

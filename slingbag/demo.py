@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
 from .errors import InputError
+from .io.atomic import atomic_path
 
 log = logging.getLogger("slingbag")
 
@@ -46,7 +46,7 @@ SOUND_SPEED = 1500.0
 LOWPASS = 12e6
 NOISE = 0.01
 PRESET = "fast"
-# Rows of metrics.md: (key of slingbag.metrics.metrics, label).
+# Rows of metrics.md: (key of slingbag.report.metrics.metrics, label).
 METRIC_ROWS = [
     ("ssim_map_z", "SSIM of the top MAP (z)"),
     ("ssim_map_y", "SSIM of the front MAP (y)"),
@@ -94,7 +94,7 @@ def metrics_table(results: dict) -> str:
     Parameters
     ----------
     results : dict of str -> dict
-        Method -> its metrics (keys as :func:`slingbag.metrics.metrics`, plus ``seconds``).
+        Method -> its metrics (keys as :func:`slingbag.report.metrics.metrics`, plus ``seconds``).
     """
     methods = list(results)
     lines = [
@@ -140,7 +140,7 @@ def run_demo(
     ----------
     out_dir : str or os.PathLike
         Created if missing.  Receives ``acquisition.h5``, ``ubp.h5``, ``slingbag.h5``,
-        ``slingbag.ply``, ``comparison.png``, ``metrics.md`` and ``metrics.json``.
+        ``slingbag.io.ply``, ``comparison.png``, ``metrics.md`` and ``metrics.json``.
     size : {"default", "tiny"}
         The scene and run length (see :data:`SIZES`).
     sensors : int, optional
@@ -156,18 +156,18 @@ def run_demo(
     -------
     DemoResult
     """
-    from .acquisition import Acquisition
-    from .arrays import planar_grid
     from .benchmark import conditions
     from .benchmark.exact import simulate_voxels
     from .benchmark.phantoms import vessel_tree
     from .config import load_config
-    from .figures import comparison_figure
-    from .h5io import write_acquisition, write_result
-    from .metrics import metrics
-    from .ply import write_ply
+    from .core.acquisition import Acquisition
+    from .core.arrays import planar_grid
+    from .io.native import write_acquisition, write_result
+    from .io.ply import write_ply
+    from .model.backproject import ubp
     from .reconstruct import reconstruct
-    from .ubp import ubp
+    from .report.figures import comparison_figure
+    from .report.metrics import metrics
 
     if size not in SIZES:
         raise InputError("--size", None, "one of " + ", ".join(SIZES), got=size)
@@ -271,7 +271,7 @@ def run_demo(
         attrs={**rec.attrs, "time_s": rec_seconds, "source": str(demo.files["acquisition"])},
         sensors=acq.positions,
     )
-    demo.files["ply"] = out / "slingbag.ply"
+    demo.files["ply"] = out / "slingbag.io.ply"
     write_ply(demo.files["ply"], rec.cloud)
     log.info("demo [4/5] SlingBAG: %d balls in %.1f s", len(rec.cloud), rec_seconds)
 

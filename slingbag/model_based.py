@@ -3,7 +3,7 @@ against (MB-PD in the SlingBAG paper, GPAIR's fixed grid of Gaussians).
 
 The unknown is one coefficient per voxel, a ball of the radiator with ``sigma`` equal to
 the spacing frozen at the voxel's centre, so the forward model is exactly slingbag's
-(:func:`slingbag.forward.forward_signals`, then the sensor response when the file has
+(:func:`slingbag.model.radiator.forward_signals`, then the sensor response when the file has
 one, then the same zero-phase low-pass :func:`slingbag.reconstruct` compares through).
 The solve is
 
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition
+from .core.acquisition import Acquisition
+from .core.volume import Volume
 from .errors import InputError
 from .tv import prox_tv_nonneg
-from .volume import Volume
 
 log = logging.getLogger("slingbag")
 
@@ -100,12 +100,12 @@ class GridOperator:
 
     def filters(self, signals: np.ndarray) -> np.ndarray:
         """The response and low-pass, in the model's order."""
-        from .response import apply_response
+        from .model.response import apply_response
 
         return apply_response(apply_response(signals, self.response), self.lowpass)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        from .forward import forward_signals
+        from .model.radiator import forward_signals
 
         a = self.acq
         raw = forward_signals(
@@ -122,8 +122,8 @@ class GridOperator:
         return self.filters(raw)
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
-        from .forward import backward_signals
-        from .response import correlate_response
+        from .model.radiator import backward_signals
+        from .model.response import correlate_response
 
         a = self.acq
         g = correlate_response(
@@ -158,7 +158,7 @@ class GridOperator:
 def lowpass_response(acq: Acquisition, sigma: float, width: float = LOWPASS):
     """The zero-phase Gaussian low-pass of :func:`slingbag.reconstruct` for balls of
     size ``sigma`` (None when ``width`` is 0): ``width * sigma / 2`` travelled at c."""
-    from .response import SensorResponse
+    from .model.response import SensorResponse
 
     if width <= 0:
         return None
@@ -307,7 +307,7 @@ def model_based_solve(
     if scale == 0:
         raise InputError(acq.source, "signals", "a non-zero signal", "all zeros")
     if response is None and acq.impulse_response is not None:
-        from .response import SensorResponse
+        from .model.response import SensorResponse
 
         response = SensorResponse(acq.fs, kernel=acq.impulse_response)
     spacing = np.broadcast_to(np.asarray(spacing, float), (3,)).copy()
@@ -321,7 +321,7 @@ def model_based_solve(
         response=response,
         lowpass=lowpass_response(acq, float(spacing.max()), lowpass),
     )
-    from .response import apply_response
+    from .model.response import apply_response
 
     b = apply_response(scaled.signals, op.lowpass).astype(np.float64)
     energy = float((b * b).sum())
@@ -458,8 +458,8 @@ def model_based_solve(
             "weight (the model cannot fit these data down to the noise): weight at its floor"
         )
     coef = x * scale
-    from .cloud import GaussianCloud
-    from .voxelize import voxelize
+    from .core.cloud import GaussianCloud
+    from .model.voxelize import voxelize
 
     cloud = GaussianCloud(op.centres.astype(np.float64), coef.ravel(), op.sigmas.astype(np.float64))
     volume = voxelize(cloud, origin, spacing, shape, model="gaussian")
@@ -493,7 +493,7 @@ def model_based_solve(
 
 
 def _save_checkpoint(path, st: dict) -> None:
-    from .atomic import atomic_path
+    from .io.atomic import atomic_path
 
     arrays = {"x": st["x"], "x_prev": st["x_prev"]}
     if st["dual"] is not None:

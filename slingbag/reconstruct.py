@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition, check_acquisition
-from .cloud import GaussianCloud
-from .conditioning import clean_acquisition, condition
 from .config import load_config, to_toml
+from .core.acquisition import Acquisition, check_acquisition
+from .core.cloud import GaussianCloud
+from .core.conditioning import clean_acquisition, condition
+from .core.volume import Volume, grid_for_region
 from .fit.params import TIMING, expected_errors
 from .fit.passes import PassResult, run_passes
 from .fit.plan import adapt_to_response
-from .volume import Volume, grid_for_region
 
 log = logging.getLogger("slingbag")
 
@@ -143,7 +143,7 @@ def _result(last: PassResult, cfg: dict) -> Reconstruction:
     with the attributes of the result file."""
     import time
 
-    from .voxelize import voxelize
+    from .model.voxelize import voxelize
 
     plan = last.plan
     origin, spc, shape = grid_for_region(last.lo, last.hi, plan.out_spacing)

@@ -30,12 +30,12 @@ import h5py
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .acquisition import Acquisition
-from .atomic import atomic_path
-from .cloud import GaussianCloud
+from .core.acquisition import Acquisition
+from .core.cloud import GaussianCloud
+from .core.volume import Volume, grid_for_region
 from .errors import InputError, ReconstructionError
-from .h5io import _plain, write_cloud_history
-from .volume import Volume, grid_for_region
+from .io.atomic import atomic_path
+from .io.native import _plain, write_cloud_history
 
 log = logging.getLogger("slingbag")
 
@@ -58,7 +58,7 @@ class FrameRef:
     wavelength: int = 0
 
     def load(self) -> Acquisition:
-        from .interop import load_acquisition
+        from .io.interop import load_acquisition
 
         return load_acquisition(self.path, frame=self.frame, wavelength=self.wavelength)
 
@@ -120,7 +120,7 @@ def expand_inputs(inputs) -> list:
     -------
     list of FrameRef
     """
-    from .interop import _natural_key
+    from .io.interop import _natural_key
 
     refs = []
     for item in inputs:
@@ -772,7 +772,7 @@ def write_series(path, result: SeriesResult) -> None:
     ``version``, ``n_frames`` and ``result.attrs``.
     """
     from ._version import __version__
-    from .h5io import _write_attr
+    from .io.native import _write_attr
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in result.attrs.items():

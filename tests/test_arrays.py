@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slingbag.acquisition import SensorArray
-from slingbag.arrays import infer_normals, list_presets, load_array
+from slingbag.core.acquisition import SensorArray
+from slingbag.core.arrays import infer_normals, list_presets, load_array
 from slingbag.errors import InputError
 
 
@@ -159,7 +159,7 @@ def test_property_garbage_files_are_input_errors(tmp_path, blob, suffix):
 
 
 def test_fit_plane_finds_a_tilted_plane_and_its_thickness():
-    from slingbag.geometry import fit_plane
+    from slingbag.core.geometry import fit_plane
 
     rng = np.random.default_rng(0)
     normal = np.array([1.0, 2.0, 2.0]) / 3.0

@@ -13,7 +13,7 @@ import pytest
 
 from slingbag.cli import main
 from slingbag.errors import InputError
-from slingbag.h5io import read_acquisition, read_result
+from slingbag.io.native import read_acquisition, read_result
 
 PLY_HEADER = (
     "ply\nformat ascii 1.0\nelement vertex {n}\nproperty float x\nproperty float y\n"
@@ -431,8 +431,8 @@ def test_acquisition_given_as_result(tmp_path):
 
 def _planar_acquisition(path, change=None):
     """A 5 x 5 array of 2 mm pitch with noisy signals, then ``change`` breaks it."""
-    from slingbag.acquisition import Acquisition
-    from slingbag.h5io import write_acquisition
+    from slingbag.core.acquisition import Acquisition
+    from slingbag.io.native import write_acquisition
 
     g = (np.arange(5) - 2) * 2e-3
     X, Y = np.meshgrid(g, g)
@@ -484,8 +484,8 @@ def test_every_command_refuses_an_unusable_acquisition(
 
 
 def test_a_usable_acquisition_passes_the_check(tmp_path):
-    from slingbag.acquisition import check_acquisition
-    from slingbag.interop import load_acquisition
+    from slingbag.core.acquisition import check_acquisition
+    from slingbag.io.interop import load_acquisition
 
     _planar_acquisition(tmp_path / "good.h5")
     acq = load_acquisition(tmp_path / "good.h5")

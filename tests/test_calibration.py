@@ -5,19 +5,19 @@ import sys
 import numpy as np
 import pytest
 
-from slingbag.arrays import load_array
-from slingbag.cloud import GaussianCloud
 from slingbag.config import load_config
+from slingbag.core.arrays import load_array
+from slingbag.core.cloud import GaussianCloud
 from slingbag.errors import InputError
 from slingbag.fit.state import Box
-from slingbag.forward import simulate
-from slingbag.reconstruct import reconstruct
-from slingbag.response import (
+from slingbag.model.radiator import simulate
+from slingbag.model.response import (
     SensorResponse,
     apply_response,
     correlate_response,
     response_parameter_gradients,
 )
+from slingbag.reconstruct import reconstruct
 
 FS = 40e6
 

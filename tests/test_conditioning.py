@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 
-from slingbag.acquisition import Acquisition
-from slingbag.conditioning import channel_noise, clean_acquisition, condition
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.conditioning import channel_noise, clean_acquisition, condition
 
 
 def _records(rng, n=40, t=2048, noise=0.01):

@@ -10,14 +10,14 @@ from PIL import Image
 
 from slingbag.cli import main
 from slingbag.demo import METRIC_ROWS, metrics_table
-from slingbag.h5io import read_acquisition, read_result
-from slingbag.ply import read_ply
+from slingbag.io.native import read_acquisition, read_result
+from slingbag.io.ply import read_ply
 
 FILES = [
     "acquisition.h5",
     "ubp.h5",
     "slingbag.h5",
-    "slingbag.ply",
+    "slingbag.io.ply",
     "comparison.png",
     "metrics.md",
     "metrics.json",
@@ -65,7 +65,7 @@ def test_demo_writes_every_file(demo_run, capsys):
     assert rec.cloud is not None and len(rec.cloud) > 0
     assert {"loss", "balls"} <= set(rec.history) and rec.history["loss"].size > 0
     assert rec.sensor_positions.shape == (64, 3)
-    assert len(read_ply(out / "slingbag.ply")) == len(rec.cloud)
+    assert len(read_ply(out / "slingbag.io.ply")) == len(rec.cloud)
     with Image.open(out / "comparison.png") as im:
         assert im.format == "PNG" and im.size[1] > im.size[0]  # three rows stacked
 

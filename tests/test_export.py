@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from slingbag.cli import main
-from slingbag.cloud import GaussianCloud
-from slingbag.export import export_volume, format_for
-from slingbag.h5io import write_result
-from slingbag.volume import Volume
+from slingbag.core.cloud import GaussianCloud
+from slingbag.core.volume import Volume
+from slingbag.io.export import export_volume, format_for
+from slingbag.io.native import write_result
 
 # Uneven shape and spacing and an off-centre origin, so swapped axes cannot pass.
 SPACING = np.array([0.2e-3, 0.25e-3, 0.1e-3])
@@ -81,8 +81,8 @@ def test_export_writes_an_acquisitions_truth(tmp_path):
     pytest.importorskip("nrrd")
     import nrrd
 
-    from slingbag.acquisition import Acquisition
-    from slingbag.h5io import write_acquisition
+    from slingbag.core.acquisition import Acquisition
+    from slingbag.io.native import write_acquisition
 
     truth = Volume(np.arange(24, dtype=np.float32).reshape(2, 3, 4), ORIGIN, SPACING)
     acq = tmp_path / "acq.h5"

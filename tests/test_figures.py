@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slingbag import figures
-from slingbag.acquisition import Acquisition
 from slingbag.cli import main
-from slingbag.h5io import read_result, write_acquisition, write_result
-from slingbag.volume import Volume
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.volume import Volume
+from slingbag.io.native import read_result, write_acquisition, write_result
+from slingbag.report import figures
 
 
 def _blob_volume(shape=(30, 24, 10), spacing=0.2e-3, centre=(0.3, 0.6, 0.5), sign=1.0):
@@ -123,7 +123,7 @@ def test_cli_figures(tmp_path, capsys):
 
 @pytest.mark.parametrize("axis", ["x", "y", "z"])
 def test_default_slice_is_the_one_metrics_scores(tmp_path, axis):
-    from slingbag.metrics import metrics
+    from slingbag.report.metrics import metrics
 
     rng = np.random.default_rng(5)
     # Negative lobes (as in back-projections) and a bright slice whose raw sum is small.

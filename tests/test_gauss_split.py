@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import radiator_twin as twin
 
-import slingbag.forward as fwd
-from slingbag import gauss_split
-from slingbag.forward import RadiatorModel, backward_signals, forward_signals
+import slingbag.model.radiator as fwd
+from slingbag.model import gauss_split
+from slingbag.model.radiator import RadiatorModel, backward_signals, forward_signals
 
 FS, C = 40e6, 1500.0
 SPLIT = RadiatorModel(algorithm="split")

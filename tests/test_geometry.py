@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from slingbag.core.geometry import parse_region
 from slingbag.errors import InputError
-from slingbag.geometry import parse_region
 
 BOX = ([-1e-3, -2e-3, 5e-3], [1e-3, 2e-3, 7e-3])
 

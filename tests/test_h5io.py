@@ -9,19 +9,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from slingbag.acquisition import Acquisition, SensorArray
-from slingbag.atomic import atomic_path
 from slingbag.cli import main
-from slingbag.cloud import GaussianCloud
+from slingbag.core.acquisition import Acquisition, SensorArray
+from slingbag.core.cloud import GaussianCloud
+from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.h5io import (
+from slingbag.io.atomic import atomic_path
+from slingbag.io.native import (
     read_acquisition,
     read_result,
     read_volume,
     write_acquisition,
     write_result,
 )
-from slingbag.volume import Volume
 
 
 def _acquisition(rng, n_sensors=6, n_samples=40, truth=True):
@@ -224,7 +224,7 @@ def test_simulate_command_writes_truth(tmp_path, capsys):
 
 
 def test_simulate_command_from_ply(tmp_path, capsys):
-    from slingbag.ply import write_ply
+    from slingbag.io.ply import write_ply
 
     ply = tmp_path / "c.ply"
     write_ply(ply, GaussianCloud([[0, 0, 5e-3], [1e-3, 0, 6e-3]], [1, 2], [1e-4, 1e-4]))
@@ -340,7 +340,7 @@ def test_leftover_temporary_files_are_removed(tmp_path):
     import os
     import time
 
-    from slingbag.atomic import remove_leftovers
+    from slingbag.io.atomic import remove_leftovers
 
     target = tmp_path / "out.npz"
     stale = tmp_path / ".out.npz.abc123.tmp"
@@ -370,9 +370,9 @@ def test_io_never_loads_the_solver(tmp_path):
     code = f"""
 import json, sys
 import numpy as np
-from slingbag.h5io import read_acquisition, read_result, write_acquisition, write_result
-from slingbag.acquisition import Acquisition
-from slingbag.volume import Volume
+from slingbag.io.native import read_acquisition, read_result, write_acquisition, write_result
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.volume import Volume
 acq = Acquisition(np.ones((2, 8)), np.eye(3)[:2] * 1e-3, fs=40e6, sound_speed=1500.0)
 write_acquisition({str(tmp_path / "a.h5")!r}, acq)
 read_acquisition({str(tmp_path / "a.h5")!r})
@@ -387,9 +387,9 @@ print(json.dumps([loaded, [slingbag.reconstruct.__name__, slingbag.ubp.__module_
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     loaded, names = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "slingbag.h5io" in loaded
+    assert "slingbag.io.native" in loaded
     assert "slingbag.reconstruct" not in loaded and "taichi" not in loaded, loaded
-    assert names == ["reconstruct", "slingbag.ubp"]  # the functions, not the modules
+    assert names == ["reconstruct", "slingbag.model.backproject"]  # the functions, not the modules
 
 
 def test_a_result_and_a_series_frame_store_cloud_and_history_alike(tmp_path):

@@ -9,12 +9,12 @@ import h5py
 import numpy as np
 import pytest
 
-from slingbag.acquisition import Acquisition
 from slingbag.cli import main
-from slingbag.cloud import GaussianCloud
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.cloud import GaussianCloud
+from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.h5io import read_acquisition, write_acquisition, write_result
-from slingbag.interop import (
+from slingbag.io.interop import (
     detect_format,
     load_acquisition,
     output_format,
@@ -26,7 +26,7 @@ from slingbag.interop import (
     write_patato,
     write_text_layout,
 )
-from slingbag.volume import Volume
+from slingbag.io.native import read_acquisition, write_acquisition, write_result
 
 REGION = [-3e-3, 3e-3, -3e-3, 3e-3, -3e-3, 3e-3]
 
@@ -278,9 +278,9 @@ def test_text_layout_as_the_paper_writes_it(tmp_path, rng):
 
 def test_text_layout_rat_liver_reconstructs(tmp_path, shared_data):
     import slingbag
-    from slingbag.arrays import load_array
     from slingbag.config import load_config
-    from slingbag.ply import read_ply
+    from slingbag.core.arrays import load_array
+    from slingbag.io.ply import read_ply
 
     cloud = read_ply(shared_data / "rat_liver_phantom.ply")
     sensors = load_array(shared_data / "sphere_1013_sensors.txt").positions[::16]
@@ -310,8 +310,8 @@ def test_text_layout_rat_liver_reconstructs(tmp_path, shared_data):
 
 def test_reconstruction_from_ipasc_equals_slingbag(tmp_path):
     import slingbag
-    from slingbag.arrays import load_array
     from slingbag.config import load_config
+    from slingbag.core.arrays import load_array
 
     rng = np.random.default_rng(7)
     cloud = GaussianCloud(

@@ -9,11 +9,11 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from slingbag.cli import main
-from slingbag.cloud import GaussianCloud
+from slingbag.core.cloud import GaussianCloud
+from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.h5io import write_result
-from slingbag.metrics import maps, metrics, resample, ssim
-from slingbag.volume import Volume
+from slingbag.io.native import write_result
+from slingbag.report.metrics import maps, metrics, resample, ssim
 
 SSIM_KEYS = ("ssim_map", "ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice")
 ALL_KEYS = SSIM_KEYS + ("snr_db", "cnr")

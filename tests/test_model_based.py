@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import slingbag
-from slingbag.forward import simulate
+from slingbag.model.radiator import simulate
+from slingbag.model.response import SensorResponse
 from slingbag.model_based import (
     GridOperator,
     lowpass_response,
@@ -12,7 +13,6 @@ from slingbag.model_based import (
     noise_level,
     noise_windows,
 )
-from slingbag.response import SensorResponse
 from slingbag.tv import div, grad, prox_tv_nonneg, tv
 
 # 8 x 8 sensors below a 20 x 20 x 8 grid at 0.25 mm, 6 mm above the array.
@@ -208,7 +208,7 @@ def test_discrepancy_principle_meets_its_target_when_the_model_can():
 
 
 def test_the_files_sensor_response_is_in_the_model():
-    from slingbag.response import apply_response
+    from slingbag.model.response import apply_response
 
     phantom, clean = _scene(noise=0.0)
     origin, spacing, shape = _grid(phantom)
@@ -296,7 +296,7 @@ def test_too_few_quiet_samples_asks_for_a_weight():
 
 def test_cli_round_trip_and_bad_input(tmp_path):
     from slingbag.cli import main
-    from slingbag.h5io import read_result, write_acquisition
+    from slingbag.io.native import read_result, write_acquisition
 
     phantom, acq = _scene(noise=0.01)
     data = tmp_path / "data.h5"
@@ -328,7 +328,7 @@ def test_cli_round_trip_and_bad_input(tmp_path):
 
 def test_default_cli_spacing_keeps_the_grid_affordable():
     from slingbag.commands.mb import default_spacing
-    from slingbag.volume import grid_for_region
+    from slingbag.core.volume import grid_for_region
 
     lo = np.zeros(3)
     assert default_spacing(lo, np.array([5e-3, 5e-3, 2e-3]), 0.2e-3) == 0.2e-3

@@ -5,7 +5,7 @@ import pytest
 from test_reconstruct import REGION, _fast_cfg, _small_case
 
 import slingbag
-from slingbag.cloud import GaussianCloud
+from slingbag.core.cloud import GaussianCloud
 from slingbag.reconstruct import reconstruct
 
 

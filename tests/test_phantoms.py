@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from slingbag.cloud import GaussianCloud, profile_integral_factor
+from slingbag.core.cloud import GaussianCloud, profile_integral_factor
+from slingbag.core.volume import Volume
 from slingbag.errors import InputError
+from slingbag.io.ply import write_ply
 from slingbag.phantoms import Phantom, load_phantom, vessels_phantom, volume_to_cloud
-from slingbag.ply import write_ply
-from slingbag.volume import Volume
 
 
 @pytest.fixture(scope="module")

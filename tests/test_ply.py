@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from slingbag.cloud import GaussianCloud
+from slingbag.core.cloud import GaussianCloud
 from slingbag.errors import InputError
-from slingbag.ply import read_ply, write_ply
+from slingbag.io.ply import read_ply, write_ply
 
 
 def _cloud(rng, n=50):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import radiator_twin as twin
 
-from slingbag.cloud import GaussianCloud
-from slingbag.forward import (
+from slingbag.core.cloud import GaussianCloud
+from slingbag.model.radiator import (
     RadiatorModel,
     backward_signals,
     forward_signals,
@@ -65,7 +65,7 @@ def test_sensor_inside_ball_uses_incoming_wave(rng):
 
 def test_gpu_layout_matches_cpu_layout(rng, monkeypatch):
     # The pair-parallel (atomic) layout GPUs use, run here on the CPU.
-    import slingbag.forward as fwd
+    import slingbag.model.radiator as fwd
 
     xyz, p0, sigma, sensors = random_scene(rng)
     rows = forward_signals(xyz, p0, sigma, sensors, 512, FS, C, 0.0, W)

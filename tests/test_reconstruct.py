@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from slingbag.cloud import GaussianCloud, profile_integral_factor
 from slingbag.config import load_config
+from slingbag.core.cloud import GaussianCloud, profile_integral_factor
 from slingbag.errors import InputError, ReconstructionError
 from slingbag.fit.density import DensityStrategy, duplicate, prune_mask, split
 from slingbag.fit.state import CloudState
-from slingbag.forward import simulate
+from slingbag.model.radiator import simulate
+from slingbag.model.voxelize import voxelize
 from slingbag.reconstruct import reconstruct
-from slingbag.voxelize import voxelize
 
 RES = 0.2e-3
 
@@ -125,7 +125,7 @@ REGION = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 8.6e-3]
 
 
 def test_reconstruction_error_falls(rng):
-    from slingbag.metrics import metrics
+    from slingbag.report.metrics import metrics
 
     truth, acq = _small_case(rng)
     cfg = _fast_cfg(80)

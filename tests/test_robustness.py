@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from slingbag.cloud import GaussianCloud
-from slingbag.forward import simulate
-from slingbag.h5io import read_result, write_acquisition
+from slingbag.core.cloud import GaussianCloud
+from slingbag.io.native import read_result, write_acquisition
+from slingbag.model.radiator import simulate
 
 CONFIG = """
 [init]

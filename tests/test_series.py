@@ -17,9 +17,9 @@ pytest.importorskip("distributed")
 
 from slingbag.config import load_config  # noqa: E402
 from slingbag.errors import InputError, ReconstructionError  # noqa: E402
-from slingbag.forward import simulate  # noqa: E402
-from slingbag.h5io import write_acquisition  # noqa: E402
-from slingbag.phantoms_dynamic import dynamic_vessels  # noqa: E402
+from slingbag.io.native import write_acquisition  # noqa: E402
+from slingbag.model.radiator import simulate  # noqa: E402
+from slingbag.phantoms.dynamic import dynamic_vessels  # noqa: E402
 from slingbag.series import expand_inputs, read_series, reconstruct_series  # noqa: E402
 
 REGION = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from slingbag.acquisition import Acquisition
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.ubp import default_grid, infer_geometry, ubp
-from slingbag.volume import Volume
+from slingbag.model.backproject import default_grid, infer_geometry, ubp
 
 FS, C = 40e6, 1500.0
 
@@ -198,7 +198,7 @@ def test_default_grid_planar_and_truth():
 
 
 def test_cli_round_trip(tmp_path):
-    h5io = pytest.importorskip("slingbag.h5io", reason="slingbag.h5io is not written yet")
+    h5io = pytest.importorskip("slingbag.io.native", reason="slingbag.io.native is not written yet")
     from slingbag.cli import main
 
     pos = planar(12)

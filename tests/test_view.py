@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slingbag.acquisition import Acquisition
 from slingbag.cli import main
-from slingbag.cloud import GaussianCloud
-from slingbag.h5io import write_acquisition, write_result
-from slingbag.view import (
+from slingbag.core.acquisition import Acquisition
+from slingbag.core.cloud import GaussianCloud
+from slingbag.core.volume import Volume
+from slingbag.io.native import write_acquisition, write_result
+from slingbag.report.view import (
     FAINT_BALL,
     FILL,
     brightest,
@@ -30,7 +31,6 @@ from slingbag.view import (
     set_visible,
     visible_balls,
 )
-from slingbag.volume import Volume
 
 # A blank (single-colour) frame has zero variance; a drawn scene has far more.
 MIN_VARIANCE = 20.0
@@ -320,7 +320,7 @@ def test_comparison_has_both_panels_and_one_camera(offscreen, tubes_file, acquis
 
 def test_comparison_of_different_regions_draws_both(offscreen, tubes_file, tmp_path):
     """One camera for scenes far apart: its clipping range must hold both."""
-    from slingbag.h5io import Result
+    from slingbag.io.native import Result
 
     near = read_viewable(tubes_file)
     volume = tubes_volume()
@@ -367,7 +367,7 @@ def test_slices_can_be_switched_and_dragged(offscreen, tubes_file):
 
 def test_window_keys_and_check_boxes_switch_parts(offscreen, tubes_file):
     """The window's controls, driven through VTK events (no display needed)."""
-    from slingbag.view import _add_toggles, _is_visible
+    from slingbag.report.view import _add_toggles, _is_visible
 
     plotter, panels = build_view(
         [read_viewable(tubes_file)], window_size=SIZE, off_screen=True, slices=True

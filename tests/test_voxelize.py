@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi
 
-from slingbag.cloud import GaussianCloud
+from slingbag.core.cloud import GaussianCloud
 from slingbag.errors import InputError
-from slingbag.voxelize import grid_for_cloud, voxelize
+from slingbag.model.voxelize import grid_for_cloud, voxelize
 
 SHELL_F = np.array([0.5, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4, 2.7, 3.0])
 SHELL_W = np.arange(10, 0, -1) / 55.0

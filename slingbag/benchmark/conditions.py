@@ -1,8 +1,8 @@
 """What happens to the pressure between the object and the file: band limits, a real
 transducer's causal response, noise and faulty channels.
 
-Written with SciPy alone, apart from :mod:`slingbag.response` and
-:func:`slingbag.forward.band_limit`, so the reconstruction's own models of these effects
+Written with SciPy alone, apart from :mod:`slingbag.model.response` and
+:func:`slingbag.model.radiator.band_limit`, so the reconstruction's own models of these effects
 are tested against something they were not derived from.
 """
 

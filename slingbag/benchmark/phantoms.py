@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.volume import Volume, grid_for_region
 from ..phantoms import grow_tree
-from ..volume import Volume, grid_for_region
 
 # Fine-grid voxels per truth voxel along each axis.
 SUPERSAMPLE = 2

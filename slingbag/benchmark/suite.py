@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..acquisition import Acquisition, SensorArray
+from ..core.acquisition import Acquisition, SensorArray
 from ..errors import InputError
 from . import conditions, phantoms
 from .exact import simulate_voxels
@@ -101,7 +101,7 @@ def _vessels_with_spheres(centre):
 
 
 def _rat_liver(centre):
-    from ..ply import read_ply
+    from ..io.ply import read_ply
 
     path = Path(__file__).resolve().parents[3] / "shared" / "data" / "rat_liver_phantom.ply"
     if not path.exists():
@@ -223,7 +223,7 @@ CI_SUITE = [
 
 def load_case_array(spec: str, seed: int = 0) -> SensorArray:
     """An array by :func:`slingbag.load_array` spec, ``@N`` for a seeded random subset."""
-    from ..arrays import load_array
+    from ..core.arrays import load_array
 
     base, _, count = spec.partition("@")
     array = load_array(base)
@@ -240,8 +240,8 @@ def load_case_array(spec: str, seed: int = 0) -> SensorArray:
 def phantom_centre(array: SensorArray) -> np.ndarray:
     """Where a scene sits for this array: 15 mm in front of a planar array's centre, at
     the centre of a spherical one."""
-    from ..arrays import fit_sphere
-    from ..geometry import fit_plane
+    from ..core.arrays import fit_sphere
+    from ..core.geometry import fit_plane
 
     pos = array.positions
     plane = fit_plane(pos)
@@ -257,7 +257,7 @@ def _source_signals(case: Case, array: SensorArray | None):
     """The case's noise-free pressure at the sensors, its truth and its array: from the
     exact simulator, or from a wave-solver file (``source="jwave:NAME.h5"``)."""
     if case.source not in ("exact", "own"):
-        from ..h5io import read_acquisition
+        from ..io.native import read_acquisition
 
         acq = read_acquisition(source_path(case.source))
         attrs = {"simulated_by": acq.attrs.get("simulated_model", case.source)}
@@ -267,7 +267,7 @@ def _source_signals(case: Case, array: SensorArray | None):
     if case.source == "own":
         # For comparison only: the same truth through slingbag's own `shells` radiator,
         # one ball per truth voxel, as slingbag's earlier own-data figures were made.
-        from ..forward import simulate
+        from ..model.radiator import simulate
         from ..phantoms import CLOUD_THRESHOLD, volume_to_cloud
 
         truth = phantom.truth
@@ -346,7 +346,7 @@ def _case_key(case: Case) -> str:
 
 def case_data(case: Case, cache: Path | None):
     """The case's acquisition, from ``cache`` when it was simulated before."""
-    from ..h5io import read_acquisition, write_acquisition
+    from ..io.native import read_acquisition, write_acquisition
 
     path = None if cache is None else Path(cache) / f"{_case_key(case)}.h5"
     if path is not None and path.exists():
@@ -372,15 +372,15 @@ def _config_for(case: Case, preset: str, acq: Acquisition, overrides: dict | Non
 def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
     """Reconstruct ``acq`` with ``method`` ("ubp" or a preset name); the volume, its
     seconds and the extra numbers worth reporting."""
+    from ..model.backproject import ubp
     from ..reconstruct import reconstruct
-    from ..ubp import ubp
 
     truth = acq.truth_volume
     start = time.perf_counter()
     extra = {}
     if method in ("ubp", "mb"):
         # The baselines see the data slingbag fits: offsets removed, dead channels out.
-        from ..conditioning import clean_acquisition
+        from ..core.conditioning import clean_acquisition
 
         clean = clean_acquisition(acq)
         if method == "ubp":
@@ -408,8 +408,8 @@ MB_SPACING = 0.3e-3
 def _model_based_on_truth_box(acq, truth):
     """The model-based baseline on the truth's box (as UBP gets), with the file's
     response when it has one and the data-chosen TV weight."""
+    from ..core.volume import grid_for_region
     from ..model_based import model_based
-    from ..volume import grid_for_region
 
     lo = truth.origin
     hi = truth.origin + (np.asarray(truth.shape) - 1) * truth.spacing
@@ -430,7 +430,7 @@ def truth_inside(truth, lo, hi) -> float:
 
 
 def score(volume, truth) -> dict:
-    from ..metrics import metrics
+    from ..report.metrics import metrics
 
     m = metrics(volume, truth)
     return {k: float(m[k]) for k in SCORES}
@@ -566,7 +566,7 @@ def run_suite(
     holds for every method are not run again."""
     from tqdm.auto import tqdm
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     out = Path(out) if out is not None else None
     results = {}
@@ -586,7 +586,7 @@ def run_suite(
         )
         results[case.name] = rows
         if out is not None:
-            from ..figures import comparison_figure
+            from ..report.figures import comparison_figure
 
             comparison_figure(volumes, out / f"case{i:02d}.png", title=case.name, metrics=rows)
             for name, text in (

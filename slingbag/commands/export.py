@@ -19,8 +19,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_volume, format_for
-    from ..h5io import read_volume
+    from ..io.export import export_volume, format_for
+    from ..io.native import read_volume
 
     format_for(args.output)  # a bad name fails before the file is read
     volume = read_volume(args.result)

@@ -36,8 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..figures import write_figures
-    from ..h5io import read_result, read_volume
+    from ..io.native import read_result, read_volume
+    from ..report.figures import write_figures
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError("-o", None, "a folder", got=f"{args.out} (a file)")

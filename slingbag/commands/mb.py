@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import remove_leftovers
 from ..errors import InputError
+from ..io.atomic import remove_leftovers
 from .reconstruct import add_input_options, parse_region, read_input
 
 log = logging.getLogger("slingbag")
@@ -70,7 +70,7 @@ def default_spacing(lo, hi, res: float, max_unknowns: int = DEFAULT_MAX_UNKNOWNS
     """``res``, or the coarser spacing (two significant digits, rounded up) that keeps the
     box under about ``max_unknowns`` voxels: every voxel is an unknown that costs a ball's
     forward and backward per iteration."""
-    from ..ubp import _round_sig
+    from ..model.backproject import _round_sig
 
     fit = float(np.prod(np.asarray(hi, float) - lo) / max_unknowns) ** (1 / 3)
     return float(res) if fit <= res else _round_sig(fit)
@@ -88,10 +88,10 @@ def run(args) -> int:
     from .. import __version__
     from ..backend import ensure_init
     from ..config import load_config
+    from ..core.volume import grid_for_region
     from ..fit.plan import resolve_region
-    from ..h5io import write_result
+    from ..io.native import write_result
     from ..model_based import model_based_solve
-    from ..volume import grid_for_region
 
     out = Path(args.output)
     if not out.parent.is_dir():

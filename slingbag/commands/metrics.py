@@ -46,13 +46,13 @@ def register(subparsers) -> None:
 
 def _result_volume(path, truth):
     """The result's volume, or its cloud voxelized onto the truth's grid."""
-    from ..h5io import read_result
+    from ..io.native import read_result
 
     result = read_result(path)
     if result.volume is not None:
         return result.volume
-    from ..cloud import MODELS
-    from ..voxelize import voxelize
+    from ..core.cloud import MODELS
+    from ..model.voxelize import voxelize
 
     model = str(result.attrs.get("model", "gaussian"))
     return voxelize(
@@ -88,8 +88,8 @@ def _json_safe(values: dict) -> dict:
 
 
 def run(args) -> int:
-    from ..h5io import read_volume
-    from ..metrics import metrics
+    from ..io.native import read_volume
+    from ..report.metrics import metrics
 
     truth = read_volume(args.truth)
     volume = _result_volume(args.result, truth)

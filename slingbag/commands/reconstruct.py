@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..atomic import remove_leftovers
 from ..errors import InputError
+from ..io.atomic import remove_leftovers
 
 log = logging.getLogger("slingbag")
 
@@ -68,8 +68,8 @@ def register(sub):
 
 def parse_region(text):
     """``--region`` as ``(lo, hi)``, or None when not given (see
-    :func:`slingbag.geometry.parse_region`)."""
-    from ..geometry import parse_region as parse
+    :func:`slingbag.core.geometry.parse_region`)."""
+    from ..core.geometry import parse_region as parse
 
     return None if text is None else parse(text)
 
@@ -84,7 +84,7 @@ def add_input_options(p):
 
 def read_input(args):
     """The acquisition named by ``args.data`` in any supported format."""
-    from ..interop import load_acquisition
+    from ..io.interop import load_acquisition
 
     return load_acquisition(
         args.data,
@@ -117,8 +117,8 @@ def _overrides(args) -> dict:
 
 def run(args) -> int:
     from ..config import load_config
-    from ..h5io import write_result
-    from ..ply import write_ply
+    from ..io.native import write_result
+    from ..io.ply import write_ply
     from ..reconstruct import reconstruct
 
     out = Path(args.output)

@@ -7,15 +7,15 @@ import os
 
 import numpy as np
 
-from ..cloud import MODELS
+from ..core.cloud import MODELS
+from ..core.geometry import parse_region
 from ..errors import InputError
-from ..geometry import parse_region
 
 log = logging.getLogger("slingbag")
 
 
 def _radiator(args):
-    from ..forward import RadiatorModel
+    from ..model.radiator import RadiatorModel
 
     k = args.smoothing
     if k is not None and k != "paper":
@@ -147,7 +147,7 @@ def _check_options(args):
 
 
 def _load_inputs(args):
-    from ..arrays import load_array
+    from ..core.arrays import load_array
     from ..phantoms import load_phantom
 
     kwargs = {}
@@ -180,8 +180,8 @@ def _warn_if_window_short(cloud, array, args) -> None:
 
 
 def run(args) -> int:
-    from ..forward import simulate
-    from ..h5io import write_acquisition
+    from ..io.native import write_acquisition
+    from ..model.radiator import simulate
 
     band = _check_options(args)
     out_dir = os.path.dirname(os.path.abspath(args.output))

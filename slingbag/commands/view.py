@@ -8,7 +8,7 @@ from ..errors import InputError
 
 
 def register(subparsers) -> None:
-    from ..view import DEFAULT_MODE, MAX_BALLS, MODES
+    from ..report.view import DEFAULT_MODE, MAX_BALLS, MODES
 
     parser = subparsers.add_parser(
         "view",
@@ -78,7 +78,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from ..view import read_viewable, view
+    from ..report.view import read_viewable, view
 
     size = None if args.size is None else _parse_size(args.size)
     if args.floor is not None and not 0.0 <= args.floor < 1.0:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import to_toml
 from ..errors import InputError
-from ..response import SensorResponse
+from ..model.response import SensorResponse
 from .optim import Adam
 from .state import Box, CloudState, Guard, RunState
 
@@ -87,7 +87,7 @@ def decode(value, data):
 def save_checkpoint(path, run: RunState, cfg: dict, pass_index: int = 0, pass_start=None):
     """Write ``run`` atomically, with the configuration, the calibration pass's index and
     how that pass started (``pass_start``, for a resume inside it)."""
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     arrays = {}
     guard = run.guard

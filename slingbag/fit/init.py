@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forward import forward_signals
-from ..volume import grid_for_region
+from ..core.volume import grid_for_region
+from ..model.radiator import forward_signals
 from .plan import Plan
 from .state import CloudState
 
@@ -49,7 +49,7 @@ def initial_positions(cfg, acq_scaled, lo, hi, n_balls, rng):
     n_bp = n_balls - n_uni
     parts, weights = [], []
     if n_bp > 0:
-        from ..ubp import ubp
+        from ..model.backproject import ubp
 
         origin, spacing, shape = grid_for_region(lo, hi, res)
         bp = ubp(acq_scaled, origin, spacing, shape)

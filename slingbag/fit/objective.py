@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..acquisition import Acquisition
-from ..forward import backward_signals, forward_signals
-from ..response import SensorResponse, apply_response, correlate_response
+from ..core.acquisition import Acquisition
+from ..model.radiator import backward_signals, forward_signals
+from ..model.response import SensorResponse, apply_response, correlate_response
 
 
 def lowpass(cfg: dict, res: float, acq: Acquisition, width=None) -> SensorResponse | None:
@@ -147,8 +147,8 @@ def loss_and_grad(
     stage="fine",
 ):
     """See :func:`slingbag.loss_and_grad`."""
-    from ..conditioning import clean_acquisition, condition
     from ..config import load_config
+    from ..core.conditioning import clean_acquisition, condition
     from .params import Calibration
     from .plan import adapt_to_response, signal_scale
 

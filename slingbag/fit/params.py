@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 
-from ..response import (
+from ..model.response import (
     SensorResponse,
     apply_response,
     correlate_response,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..acquisition import Acquisition
-from ..cloud import GaussianCloud
+from ..core.acquisition import Acquisition
+from ..core.cloud import GaussianCloud
 from .checkpoint import checkpoint_pass, load_checkpoint
 from .density import prune_mask
 from .init import initial_cloud

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..acquisition import Acquisition
+from ..core.acquisition import Acquisition
+from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
-from ..geometry import parse_region
 from .density import DensityStrategy
 from .objective import Objective, stage_lowpass
 from .params import build_response, expected_errors, timing_params, timing_tradeoff
@@ -178,7 +178,7 @@ def adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
     model hides balls of the sizes the preset works with.
 
     Ball sizes run from ``density.prune_sigma`` res up; the response makes balls above
-    :meth:`~slingbag.response.SensorResponse.largest_visible_sigma` all but invisible.
+    :meth:`~slingbag.model.response.SensorResponse.largest_visible_sigma` all but invisible.
     When that is below twice the smallest kept size, res shrinks until it is not (a 4 MHz
     band at 1,500 m/s: 0.12 mm).  The input is not modified.
     """
@@ -236,7 +236,7 @@ def resolve_region(region, cfg, acq, res):
     if region is None and cfg["region"]["bounds"]:
         region = cfg["region"]["bounds"]
     if region is None:
-        from ..region import infer_region
+        from ..core.region import infer_region
 
         return infer_region(acq, res, float(cfg["region"]["margin"]))
     lo, hi = parse_region(region)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .acquisition import SensorArray
-from .errors import InputError
 from .geometry import MAX_COORDINATE, fit_plane
 
 # name -> (nx, ny, pitch in metres)

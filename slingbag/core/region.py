@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
+from ..errors import InputError
 from .acquisition import Acquisition
-from .errors import InputError
 from .geometry import fit_plane
 
 log = logging.getLogger("slingbag")

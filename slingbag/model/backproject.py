@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .acquisition import Acquisition
-from .arrays import fit_sphere
-from .errors import InputError
-from .geometry import fit_plane
-from .volume import Volume, grid_for_region
+from ..core.acquisition import Acquisition
+from ..core.arrays import fit_sphere
+from ..core.geometry import fit_plane
+from ..core.volume import Volume, grid_for_region
+from ..errors import InputError
 
 log = logging.getLogger("slingbag")
 
@@ -265,7 +265,7 @@ def ubp(
         "the per-voxel sum of weights" if normalize == "weights" else "Omega_0",
     )
     # Taichi is imported on first use only, so `import slingbag` stays light.
-    from .kernels.ubp import backproject, backprojection_term
+    from ..kernels.ubp import backproject, backprojection_term
 
     b = backprojection_term(acq.signals, acq.fs, acq.t0)
     data = backproject(

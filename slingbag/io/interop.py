@@ -3,7 +3,7 @@
 Four layouts are read and written, each picked by its content, not its file name:
 
 ``slingbag``
-    slingbag's own acquisition HDF5 (SPEC section 7, :mod:`slingbag.h5io`).
+    slingbag's own acquisition HDF5 (SPEC section 7, :mod:`slingbag.io.native`).
 ``ipasc``
     The IPASC consensus HDF5 format, as written by the ``pacfish`` package:
     ``binary_time_series_data`` shaped ``(detectors, samples, wavelengths, frames)``,
@@ -45,10 +45,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .acquisition import Acquisition, check_acquisition
+from ..core.acquisition import Acquisition, check_acquisition
+from ..errors import InputError
 from .atomic import atomic_path
-from .errors import InputError
-from .h5io import (
+from .native import (
     ACQUISITION_FORMAT,
     NORMAL_TOLERANCE,
     RESULT_FORMAT,
@@ -837,7 +837,7 @@ def write_patato(path, acq: Acquisition) -> None:
     ``wavelengths`` (required by PATATO, in nm) holds the acquisition's ``wavelength_nm``
     attribute, or NaN when it is unknown: an honest blank rather than an invented value.
     """
-    from ._version import __version__
+    from .._version import __version__
 
     signals = np.asarray(acq.signals, dtype=np.float32)
     if signals.ndim != 2 or len(acq.positions) != signals.shape[0]:
@@ -1110,9 +1110,9 @@ def load_acquisition(path, frame=0, wavelength=0, *, fs=None, sound_speed=None) 
     """The reader for commands: :func:`read_any`, logging the format it found.
 
     Commands that take an acquisition (``reconstruct``, ``ubp``...) call this instead of
-    :func:`slingbag.h5io.read_acquisition`, so every supported layout works everywhere,
+    :func:`slingbag.io.native.read_acquisition`, so every supported layout works everywhere,
     and every command refuses the same unusable acquisitions
-    (:func:`~slingbag.acquisition.check_acquisition`).
+    (:func:`~slingbag.core.acquisition.check_acquisition`).
     """
     acq = read_any(path, frame=frame, wavelength=wavelength, fs=fs, sound_speed=sound_speed)
     check_acquisition(acq)

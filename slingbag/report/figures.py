@@ -15,10 +15,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .atomic import atomic_path
-from .errors import InputError
+from ..core.volume import Volume
+from ..errors import InputError
+from ..io.atomic import atomic_path
 from .metrics import pick_slice
-from .volume import Volume
 
 CMAP = "inferno"  # perceptually uniform, dark background like a PA image
 DPI = 150
@@ -163,7 +163,7 @@ def _check_volume(volume, name: str) -> Volume:
 
 
 def _metrics_line(m: dict) -> str:
-    """A short summary of :func:`slingbag.metrics.metrics` output for a subtitle."""
+    """A short summary of :func:`slingbag.report.metrics.metrics` output for a subtitle."""
     parts = []
     for key, label, fmt in (
         ("ssim_map_z", "SSIM top", "{:.3f}"),
@@ -371,7 +371,7 @@ def comparison_figure(
     title : str, optional
         Figure title.
     metrics : dict of str -> dict, optional
-        Row label -> the output of :func:`slingbag.metrics.metrics`, shown in the row's
+        Row label -> the output of :func:`slingbag.report.metrics.metrics`, shown in the row's
         subtitle.
 
     Returns
@@ -413,8 +413,8 @@ def write_figures(
 
     Parameters
     ----------
-    result : slingbag.h5io.Result
-        From :func:`slingbag.h5io.read_result`.
+    result : slingbag.io.native.Result
+        From :func:`slingbag.io.native.read_result`.
     out_dir : str or os.PathLike
         Existing folder; ``maps.png``, ``slice_<axis>.png`` and, for reconstructions with
         a loss history, ``history.png`` are written there.

@@ -55,7 +55,7 @@ def plan(sigma_samples: np.ndarray, n_samples: int, n_sensors: int) -> Plan:
     residual range that minimises an estimate of the cost (taps + FFTs)."""
     from scipy.fft import next_fast_len
 
-    from .kernels.gauss_split import TAP_SIGMAS
+    from ..kernels.gauss_split import TAP_SIGMAS
 
     s = np.asarray(sigma_samples, dtype=np.float64)
     # Balls wider than a quarter of the record would stretch every FFT; few, so direct.
@@ -171,7 +171,7 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     """Signals ``(n_sensors, n_samples)`` float32 (arguments as :func:`forward_signals`)."""
     from scipy.fft import irfft, rfft
 
-    from .kernels import gauss_split as kg
+    from ..kernels import gauss_split as kg
 
     xyz = np.asarray(xyz, np.float32).reshape(-1, 3)
     sigma = np.asarray(sigma, np.float32)
@@ -218,7 +218,7 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
     """Gradients of ``sum(grad_signals * forward(...))`` (as :func:`backward_signals`)."""
     from scipy.fft import irfft, rfft
 
-    from .kernels import gauss_split as kg
+    from ..kernels import gauss_split as kg
 
     xyz = np.asarray(xyz, np.float32).reshape(-1, 3)
     sigma = np.asarray(sigma, np.float32)

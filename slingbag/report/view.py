@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import InputError, SlingbagError
+from ..errors import InputError, SlingbagError
+from ..io.atomic import atomic_path
 from .view_setup import (  # noqa: F401  (re-exported: the view's building blocks)
     FAINT_BALL,
     FILL,
@@ -230,7 +230,7 @@ def build_scene(
     Parameters
     ----------
     plotter : pyvista.Plotter
-    result : slingbag.h5io.Result
+    result : slingbag.io.native.Result
     mode : {"volume", "mip", "cloud", "all"}
         ``volume`` (default): composite volume rendering; ``mip``: maximum-intensity
         projection; ``cloud``: the balls (size sigma, colour and opacity by p0, faint ones

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cloud import MODELS, GaussianCloud
-from .errors import InputError
-from .volume import Volume, grid_for_region
+from ..core.cloud import MODELS, GaussianCloud
+from ..core.volume import Volume, grid_for_region
+from ..errors import InputError
 
 # The shells model's outermost sphere has radius 3 sigma, whatever ``cut`` says.
 SHELLS_SUPPORT = 3.0
@@ -86,10 +86,10 @@ def voxelize(
 
 
 def _splat(cloud, origin, spacing, out, model_id, cut):
-    from .backend import ensure_init
+    from ..backend import ensure_init
 
     ensure_init()
-    from .kernels.splat import splat
+    from ..kernels.splat import splat
 
     # Index-unit centres computed in float64 keep float32 precise far from the origin.
     centres = np.ascontiguousarray((cloud.xyz - origin) / spacing, dtype=np.float32)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.cloud import GaussianCloud
+from ..errors import InputError
 from .atomic import atomic_path
-from .cloud import GaussianCloud
-from .errors import InputError
 
 # PLY scalar type names (both the classic and the sized spellings) -> numpy type codes.
 _PLY_TYPES = {

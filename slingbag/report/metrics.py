@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .errors import InputError
-from .volume import Volume
+from ..core.volume import Volume
+from ..errors import InputError
 
 AXES = {"x": 0, "y": 1, "z": 2}
 BACKGROUND_LEVEL = 0.05  # truth below 5 % of its max is background

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
-from .phantoms import (
+from ..core.volume import Volume, grid_for_region
+from ..errors import InputError
+from . import (
     CLOUD_THRESHOLD,
     Phantom,
     _Branch,
@@ -22,7 +23,6 @@ from .phantoms import (
     grow_tree,
     volume_to_cloud,
 )
-from .volume import Volume, grid_for_region
 
 
 @dataclass
@@ -127,7 +127,7 @@ def dynamic_vessels(
     front = 1.0 / (1.0 + np.exp(-(k - arrival[None, :]) / max(wash_width, 1e-6)))
     contrast = baseline + (1.0 - baseline) * front
 
-    from .voxelize import voxelize
+    from ..model.voxelize import voxelize
 
     frames = []
     for f in range(n_frames):

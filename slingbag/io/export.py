@@ -2,7 +2,7 @@
 
 Every format gets the voxel values as float32 and the voxel size in millimetres (these
 tools' unit).  Axis ``i`` of the array is x, ``j`` y and ``k`` z, and the origin is the
-centre of voxel ``[0, 0, 0]``, as in :class:`slingbag.volume.Volume`:
+centre of voxel ``[0, 0, 0]``, as in :class:`slingbag.core.volume.Volume`:
 
 * NIfTI (``.nii``, ``.nii.gz``, nibabel): the affine holds spacing and origin (mm); the
   units are set to mm.  Slicer reads the world frame as RAS, napari and Fiji the array.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError, SlingbagError
 from .atomic import atomic_path
-from .errors import InputError, SlingbagError
 
 MM = 1e3
 # Suffix -> (format name, module, pip package).
@@ -74,7 +74,7 @@ def export_volume(volume, path) -> Path:
 
     Parameters
     ----------
-    volume : slingbag.volume.Volume
+    volume : slingbag.core.volume.Volume
     path : str or os.PathLike
         ``.nii``, ``.nii.gz``, ``.nrrd``, ``.tif`` or ``.tiff``.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 MAX_BALLS = 20_000  # spheres drawn at most; more make an interactive window sluggish
 MM = 1e3
@@ -248,7 +248,7 @@ def result_title(result) -> str:
 
 
 def read_viewable(path):
-    """A result file, or an acquisition's truth, as a :class:`~slingbag.h5io.Result`.
+    """A result file, or an acquisition's truth, as a :class:`~slingbag.io.native.Result`.
 
     An acquisition file (simulated data) is shown through its truth volume (or truth
     cloud) with its sensors, titled "truth".
@@ -258,7 +258,7 @@ def read_viewable(path):
     InputError
         If the file is neither a readable result nor an acquisition with a truth.
     """
-    from .h5io import ACQUISITION_FORMAT, Result, read_acquisition, read_result
+    from ..io.native import ACQUISITION_FORMAT, Result, read_acquisition, read_result
 
     if _format_of(path) == ACQUISITION_FORMAT:
         acq = read_acquisition(path)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import fftconvolve
 
-from .errors import InputError
+from ..errors import InputError
 
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 

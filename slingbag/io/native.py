@@ -2,7 +2,7 @@
 
 Readers check everything a later stage relies on and report the first problem as one
 :class:`~slingbag.errors.InputError` line naming the file, the dataset or attribute, and
-what was expected.  Writers go through :func:`~slingbag.atomic.atomic_path`, so a failed or
+what was expected.  Writers go through :func:`~slingbag.io.atomic.atomic_path`, so a failed or
 interrupted write leaves no file behind.
 """
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from .acquisition import Acquisition, SensorArray
+from ..core.acquisition import Acquisition, SensorArray
+from ..core.cloud import GaussianCloud
+from ..core.geometry import MAX_COORDINATE
+from ..core.volume import Volume
+from ..errors import InputError
 from .atomic import atomic_path
-from .cloud import GaussianCloud
-from .errors import InputError
-from .geometry import MAX_COORDINATE
-from .volume import Volume
 
 ACQUISITION_FORMAT = "slingbag-acquisition"
 RESULT_FORMAT = "slingbag-result"
@@ -584,7 +584,7 @@ def write_result(
     sensors : SensorArray or array (n_sensors, 3), optional
         Sensor positions, stored as ``sensors/positions``.
     """
-    from ._version import __version__
+    from .._version import __version__
 
     if volume is None and cloud is None:
         raise ValueError("write_result: give a volume, a cloud or both")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .acquisition import Acquisition, SensorArray
-from .backend import ensure_init
-from .cloud import MODELS, GaussianCloud
-from .errors import InputError
+from ..backend import ensure_init
+from ..core.acquisition import Acquisition, SensorArray
+from ..core.cloud import MODELS, GaussianCloud
+from ..errors import InputError
 
 ALGORITHMS = ("windowed", "split")
 PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
@@ -34,7 +34,7 @@ class RadiatorModel:
     algorithm : {"windowed", "split"}
         How ``gaussian`` is evaluated: ``windowed`` (the default) sums each ball's profile
         cut at ``cut`` sigmas over its window; ``split`` is the uncut closed form by
-        Gaussian splitting and per-class FFT convolution (:mod:`slingbag.gauss_split`),
+        Gaussian splitting and per-class FFT convolution (:mod:`slingbag.model.gauss_split`),
         ``cut`` unused, about three times faster.  Not yet the default: the reconstruction
         bench's SSIM moved by more than 0.01 with it (README).  ``shells`` is always
         windowed.
@@ -85,7 +85,7 @@ def forward_signals(
 
     Low level: plain arrays in, plain array out.  See :func:`simulate` for the friendly form.
     """
-    from .kernels import radiator
+    from ..kernels import radiator
 
     m = as_model(model)
     ensure_init()
@@ -156,7 +156,7 @@ def backward_signals(
     Returns a dict with ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` (float32) and, when
     ``scalars``, ``sound_speed`` and ``t0`` (floats).
     """
-    from .kernels import radiator
+    from ..kernels import radiator
 
     m = as_model(model)
     ensure_init()
@@ -251,7 +251,7 @@ def simulate(
     band : (f_lo, f_hi) or None
         Band-limit the signals (zero-phase Butterworth) before adding noise.
     response : SensorResponse or (centre_hz, fractional_bandwidth), optional
-        Convolve with a sensor impulse response (see :mod:`slingbag.response`) before
+        Convolve with a sensor impulse response (see :mod:`slingbag.model.response`) before
         adding noise.
     seed : int or None
         Seed of the noise.
@@ -268,7 +268,7 @@ def simulate(
     elif isinstance(acquisition_or_array, SensorArray):
         array = acquisition_or_array
     elif isinstance(acquisition_or_array, str):
-        from .arrays import load_array
+        from ..core.arrays import load_array
 
         array = load_array(acquisition_or_array)
     else:
@@ -323,7 +323,7 @@ def loss_and_grad(
     ``gains`` and the loss's zero-phase low-pass, against the measured signals through
     the same low-pass, as a mean square relative to their energy; plus
     ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).  The
-    signals are first cleaned as the loop cleans them (:mod:`slingbag.conditioning`:
+    signals are first cleaned as the loop cleans them (:mod:`slingbag.core.conditioning`:
     per-channel offsets removed, channels that recorded only noise left out).
 
     Parameters
@@ -359,7 +359,7 @@ def loss_and_grad(
     FloatingPointError
         When the objective is not finite at ``cloud`` (no gradient to give).
     """
-    from .fit.objective import loss_and_grad as objective
+    from ..fit.objective import loss_and_grad as objective
 
     return objective(
         cloud,

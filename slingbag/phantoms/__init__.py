@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cloud import GaussianCloud, profile_integral_factor
-from .errors import InputError
-from .geometry import parse_region
-from .volume import Volume, grid_for_region
+from ..core.cloud import GaussianCloud, profile_integral_factor
+from ..core.geometry import parse_region
+from ..core.volume import Volume, grid_for_region
+from ..errors import InputError
 
 # Default region: 20 x 20 x 6 mm, 12 mm above a planar array in z = 0.
 DEFAULT_REGION = (-10e-3, 10e-3, -10e-3, 10e-3, 12e-3, 18e-3)
@@ -45,7 +45,7 @@ def volume_to_cloud(volume: Volume, threshold: float = 0.0) -> GaussianCloud:
     Each ball sits on its voxel's centre with ``sigma`` equal to the (mean) spacing ``h`` and
     a peak chosen so that the ball's integral equals the voxel's value times its volume:
     ``p0 = v h^3 / (F sigma^3)``, F the integral factor of the cut profile
-    (:func:`slingbag.cloud.profile_integral_factor`).  The overlapping balls then add up to
+    (:func:`slingbag.core.cloud.profile_integral_factor`).  The overlapping balls then add up to
     the voxel values blurred by about one voxel.
 
     Why not narrower balls: a lattice of Gaussians narrower than about its spacing leaves a
@@ -136,7 +136,7 @@ def vessels_phantom(
     cloud = volume_to_cloud(drawn, threshold=CLOUD_THRESHOLD * float(data.max()))
     # The truth is the field the cloud really holds (the drawing blurred by one voxel), so
     # a perfect reconstruction of the data scores a perfect match.
-    from .voxelize import voxelize
+    from ..model.voxelize import voxelize
 
     return Phantom(voxelize(cloud, origin, spacing3, shape), cloud)
 
@@ -315,11 +315,11 @@ def load_phantom(spec, **kwargs) -> Phantom:
         return vessels_phantom(**kwargs)
     suffix = Path(text).suffix.lower()
     if suffix == ".ply":
-        from .ply import read_ply
+        from ..io.ply import read_ply
 
         return Phantom(None, read_ply(text))
     if suffix in (".h5", ".hdf5", ".hdf"):
-        from .h5io import read_volume
+        from ..io.native import read_volume
 
         volume = read_volume(text)
         peak = float(np.abs(volume.data).max())

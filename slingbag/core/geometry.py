@@ -70,7 +70,7 @@ def parse_region(value, source="--region", field=None) -> tuple[np.ndarray, np.n
         Not six finite numbers, an empty box (``x0 >= x1``...), or a coordinate beyond
         ``MAX_COORDINATE`` (millimetres).
     """
-    from .errors import InputError
+    from ..errors import InputError
 
     def bad(hint=None):
         return InputError(source, field, REGION_EXPECTED, got=value, hint=hint)
