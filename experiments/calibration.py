@@ -18,7 +18,7 @@ A3. As A's t0 and joint runs with three passes (``--calibration-passes 3``).
 Acal. A's calibrated runs only, then A3.
 
 R. A's calibrated runs with reconstruction seeds 1 and 2: the spread of the learned
-   values, against what ``slingbag.fit.params.expected_errors`` says the array allows.
+   values, against what ``slingbag.fit.timing.expected_errors`` says the array allows.
 
 W. A's t0 and joint runs on a wider array, 24 x 24 sensors at the same 3 mm pitch.
 
@@ -59,7 +59,7 @@ def run(acq, truth, cfg_over, label, rows, volumes=None, seed=None):
         "t0_ns": rec.attrs.get("calibrated_t0", acq.t0) * 1e9,
         "seconds": time.perf_counter() - t,
     }
-    # What the array lets the calibration resolve (slingbag.fit.params.expected_errors).
+    # What the array lets the calibration resolve (slingbag.fit.timing.expected_errors).
     expect = {
         k[len("calibration_expected_error_") :]: float(v)
         for k, v in rec.attrs.items()

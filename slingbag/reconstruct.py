@@ -24,9 +24,10 @@ from .core.acquisition import Acquisition, check_acquisition
 from .core.cloud import GaussianCloud
 from .core.conditioning import clean_acquisition, condition
 from .core.volume import Volume, grid_for_region
-from .fit.params import TIMING, expected_errors
+from .fit.params import TIMING
 from .fit.passes import PassResult, run_passes
 from .fit.plan import adapt_to_response
+from .fit.timing import expected_errors
 
 log = logging.getLogger("slingbag")
 
@@ -51,8 +52,8 @@ class Reconstruction:
         Region, signal scale, timings and the like, for the result file; with
         calibration, the learned values (``calibrated_*``) and, for the sound speed and
         t0, what the array lets them be resolved to (``calibration_*``, see
-        :func:`slingbag.fit.params.timing_tradeoff` and
-        :func:`~slingbag.fit.params.expected_errors`).
+        :func:`slingbag.fit.timing.timing_tradeoff` and
+        :func:`~slingbag.fit.timing.expected_errors`).
     """
 
     cloud: GaussianCloud

@@ -177,8 +177,7 @@ def loss_and_grad(
     obj = Objective.build(acq, meas, cfg, res, model or cfg["output"]["model"], width)
     sensor_model = Calibration(acq, cfg)
     if gains is not None:
-        sensor_model.gain = np.asarray(gains, np.float64).copy()
-        sensor_model.learn.add("gain")  # the sensor model applies gains it learns
+        sensor_model.use_gains(gains)
     p0 = np.asarray(cloud.p0, np.float64) / scale
     sensors = np.arange(acq.n_sensors)
     loss, g = obj.data(

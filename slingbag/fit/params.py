@@ -1,9 +1,11 @@
-"""Acquisition parameters learned with the cloud: sound speed, time offset, per-sensor
-gains and a parametric sensor response (issue: calibration by gradient).
+"""Acquisition parameters learned with the cloud, as groups with their own step sizes
+and Adam moments: the timing (sound speed and t0, with the carry of the cloud and the
+region), per-sensor gains and a parametric sensor response.
 
 The radiator's backward pass gives d(loss)/d(sound speed) and d/d(t0); gains and the
 response sit after the radiator (``signals = gain * (response * radiator)``), so their
-gradients come from the same residual.
+gradients come from the same residual.  :class:`Calibration` holds the three groups and
+is the sensor model the objective evaluates through.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..model.response import (
     response_parameter_gradients,
 )
 from .optim import Adam
+from .timing import REF_SOUND_SPEED_SAMPLES, REF_T0_RATIO, carry_jacobians
 
 
 def build_response(cfg: dict, acq) -> SensorResponse | None:
@@ -47,148 +50,50 @@ def timing_params(cfg: dict) -> list:
     return [k for k in TIMING if k in cfg["calibrate"]["params"]]
 
 
-def _carry_jacobians(points, sens, c):
-    """Displacement of each point per unit sound speed and per unit t0 that keeps its
-    arrival times at the sensors ``sens`` (least squares): ``(N, 2, 3)``.
+class _Group:
+    """A learnable group: its arrays (attributes), its own Adam and moments; a snapshot
+    is a deep copy of its attributes."""
 
-    A wave arrives at sample ``(R/c - t0) fs`` (t0 is the time of the first sample), so it
-    stays put when ``R`` changes by ``R dc/c + c dt0``; the displacement is the fit of
-    those range changes over the sensors.
-    """
-    n = len(points)
-    jac = np.zeros((n, 2, 3))
-    for lo in range(0, n, 4096):
-        hi = min(lo + 4096, n)
-        d = np.asarray(points[lo:hi], np.float64)[:, None, :] - sens[None]
-        r = np.maximum(np.linalg.norm(d, axis=2), 1e-9)
-        u = d / r[..., None]  # dR/dxyz
-        a = np.einsum("nsi,nsj->nij", u, u)
-        # A small ridge keeps the motion minimal along directions the array cannot see.
-        a += 1e-3 * np.trace(a, axis1=1, axis2=2)[:, None, None] * np.eye(3)
-        want = np.stack([r / c, np.full_like(r, c)], axis=2)  # dR per unit dc, dt0
-        jac[lo:hi] = np.swapaxes(np.linalg.solve(a, np.einsum("nsi,nsk->nik", u, want)), 1, 2)
-    return jac
+    def __init__(self):
+        self.moments = {}
+        self.adam = Adam()
+
+    def _adam_step(self, grads: dict, lrs: dict) -> bool:
+        if not lrs:
+            return False
+        self.adam.step(self, grads, lrs)
+        return True
+
+    def snapshot(self) -> dict:
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, snap: dict) -> None:
+        self.__dict__.update(copy.deepcopy(snap))
 
 
-def timing_tradeoff(sensors, lo, hi, c: float, fs: float) -> dict:
-    """How well the array can see the sound speed and t0 in the region ``lo``-``hi``.
-
-    A sound-speed or t0 error is mostly taken up by moving the sources (with a planar
-    array, the depth), and a sound-speed error further by a shift of t0 (with a sphere
-    around a central source almost exactly); what is left is the only evidence for the
-    true values.  For a grid of points across the region this solves, to first order,
-    for the per-point moves (and the t0 shift) that best keep every arrival time, and
-    reports the rms arrival time left:
-
-    ``sound_speed_residual``
-        s per 1 m/s error, t0 known;
-    ``t0_residual``
-        s per 1 s error of t0 (a ratio), sound speed known;
-    ``t0_per_ms``
-        the t0 shift (s) that best takes up +1 m/s with the moves: the line along which
-        a joint estimate of both can slide;
-    ``residual``, ``residual_samples``
-        s (and samples) per 1 m/s error left along that line.
-
-    Only geometry enters, not the data: it says what any estimator is up against.
-    """
-    sens = np.asarray(sensors, np.float64).reshape(-1, 3)
-    if len(sens) > 256:
-        pick = np.random.default_rng(0).choice(len(sens), 256, replace=False)
-        sens = sens[np.sort(pick)]
-    axes = [np.linspace(a, b, 3) for a, b in zip(np.asarray(lo), np.asarray(hi), strict=True)]
-    points = np.array(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).T
-    # An arrival R/c - t0 changes by u.dx/c - R dc/c^2 - dt0.  Per point the best move dx
-    # is a projection onto its three direction columns, so what is left of a change is
-    # its part outside their span.
-    ones, rhs = [], []
-    for p in points:
-        d = p - sens
-        r = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-        q, _ = np.linalg.qr(d / r[:, None] / c)
-        b = r / c**2  # per 1 m/s
-        ones.append(np.ones_like(r) - q @ (q.T @ np.ones_like(r)))
-        rhs.append(b - q @ (q.T @ b))
-    one, b = np.concatenate(ones), np.concatenate(rhs)
-    # Along the line: b_perp + dt0 * one_perp, least squares in dt0.
-    dt0 = -float(one @ b) / max(float(one @ one), 1e-300)
-    rms = float(np.sqrt(np.mean((b + dt0 * one) ** 2)))
-    return {
-        "sound_speed_residual": float(np.sqrt(np.mean(b**2))),
-        "t0_residual": float(np.sqrt(np.mean(one**2))),
-        "t0_per_ms": dt0,
-        "residual": rms,
-        "residual_samples": rms * fs,
-    }
-
-
-# The rms arrival time (in samples) an error must still leave, once the cloud has moved
-# to take it up, for the calibration to correct it.  Where it comes from: on the 12 x 12,
-# 3 mm planar array of experiments/calibration.py (vessels, 1 % noise) the calibrated
-# values of the current code came out 0.3-1.4 m/s off (sound speed alone, 3 runs),
-# 12-28 ns (t0 alone, 5 runs) and 2-4 m/s / 42-58 ns along the line in which the two trade
-# off (both, 5 runs): ~0.1 samples left, by timing_tradeoff, in every case.  The cloud's
-# own misfit hides finer evidence.  A rough guide, from one scene and one noise level,
-# for broadband data (through a band-pass response the pulses are longer and hide more).
-SEEN_SAMPLES = 0.1
-
-# The arrival time (in samples) a 1 m/s sound-speed error, and a one-sample t0 error, leave
-# after the carry on the array the preset's calibration rates were sized on (the 12 x 12,
-# 3 mm planar array of experiments/calibration.py and the 28 x 27 x 13 mm region it infers
-# there, by timing_tradeoff: 0.096 and 0.121, rounded up so that run keeps the rates).
-# Both depend on the region too: the same array sees a small region close to it sharper.
-REF_SOUND_SPEED_SAMPLES = 0.1
-REF_T0_RATIO = 0.125
-
-
-def expected_errors(tradeoff: dict, fs: float) -> dict:
-    """Rough errors to expect from the calibration on an array (see ``SEEN_SAMPLES``),
-    from :func:`timing_tradeoff`: ``sound_speed`` (m/s, t0 known), ``t0`` (s, sound speed
-    known), and ``joint_sound_speed``, ``joint_t0`` (along the line in which they trade
-    off, when both are calibrated)."""
-    seen = SEEN_SAMPLES / fs
-    slide = seen / max(tradeoff["residual"], 1e-300)
-    return {
-        "sound_speed": seen / max(tradeoff["sound_speed_residual"], 1e-300),
-        "t0": seen / max(tradeoff["t0_residual"], 1e-300),
-        "joint_sound_speed": slide,
-        "joint_t0": slide * abs(tradeoff["t0_per_ms"]),
-    }
-
-
-class Calibration:
-    """The learnable acquisition parameters and their optimiser state.
-
-    When the sound speed or t0 steps, the cloud is carried along: every ball moves so its
-    arrival times stay (see :meth:`carry`).  Why: a wrong sound speed or t0 is mostly
-    absorbed by moving the cloud (with a planar array, depth trades against both almost
-    exactly), so without the carry the cloud must chase every step and the timing
-    gradients stay small and noisy; with it the cloud stays consistent with the current
-    values, so their gradients measure the profile of the misfit.
-    """
+class TimingParams(_Group):
+    """The sound speed and t0.  When they step, the cloud is carried along: every ball
+    moves so its arrival times stay (see :meth:`carry`).  Why: a wrong sound speed or t0
+    is mostly absorbed by moving the cloud (with a planar array, depth trades against
+    both almost exactly), so without the carry the cloud must chase every step and the
+    timing gradients stay small and noisy; with it the cloud stays consistent with the
+    current values, so their gradients measure the profile of the misfit."""
 
     def __init__(self, acq, cfg: dict):
-        self.learn = set(cfg["calibrate"]["params"])
-        self.rates = cfg["calibrate"]
+        super().__init__()
+        self.learn = timing_params(cfg)
+        rates = cfg["calibrate"]
+        self.lr = {"sound_speed": float(rates["lr_sound_speed"]), "t0": float(rates["lr_t0"])}
         self.fs = acq.fs
         self.sound_speed = np.array([acq.sound_speed], np.float64)
         self.t0 = np.array([acq.t0], np.float64)
-        self.gain = np.ones(acq.n_sensors, np.float64)
-        self.response = build_response(cfg, acq)
-        p = self.response is not None and self.response.parametric
-        self.centre = np.array([self.response.centre if p else 0.0])
-        self.bandwidth = np.array([self.response.bandwidth if p else 0.0])
-        self.moments = {}
-        self.adam = Adam()
-        self.timing = timing_params(cfg)
-        # Step sizes of the sound speed and t0 relative to the preset's (see scale_rates).
+        # Step sizes relative to the preset's (see scale_rates).
         self.rate_scale = {"sound_speed": 1.0, "t0": 1.0}
-        self._grads = {}
         self._carry_cache = None
 
     def scale_rates(self, tradeoff: dict) -> dict:
         """Scale the sound-speed and t0 step sizes to the array (from
-        :func:`timing_tradeoff`) and return the factors.
+        :func:`~slingbag.fit.timing.timing_tradeoff`) and return the factors.
 
         Adam steps each by about its rate whatever the gradient, and what a step does to
         the fit is the arrival time it leaves after the cloud is carried: the preset's
@@ -200,8 +105,7 @@ class Calibration:
         speed and t0 rose together until the loss jumped five-fold and the cloud was
         pruned to a fifth.  Steps are made smaller there, never larger.
         """
-        fs = self.fs
-        seen_c = tradeoff["sound_speed_residual"] * fs
+        seen_c = tradeoff["sound_speed_residual"] * self.fs
         seen_t0 = tradeoff["t0_residual"]
         self.rate_scale = {
             "sound_speed": min(1.0, REF_SOUND_SPEED_SAMPLES / max(seen_c, 1e-300)),
@@ -209,43 +113,10 @@ class Calibration:
         }
         return dict(self.rate_scale)
 
-    @property
-    def needs_scalars(self) -> bool:
-        return bool(self.timing)
-
-    @property
-    def c(self) -> float:
-        return float(self.sound_speed[0])
-
-    @property
-    def time0(self) -> float:
-        return float(self.t0[0])
-
-    def model(self, raw: np.ndarray, sensors: np.ndarray) -> np.ndarray:
-        """Radiator signals -> what the sensors record."""
-        out = apply_response(raw, self.response)
-        if "gain" in self.learn:
-            out = out * self.gain[sensors, None].astype(np.float32)
-        return out
-
-    def adjoint(self, raw: np.ndarray, grad: np.ndarray, sensors: np.ndarray) -> np.ndarray:
-        """Gradient with respect to the radiator signals; keeps the gain and response
-        gradients for :meth:`step`."""
-        self._grads = {}
-        if "gain" in self.learn:
-            g = np.zeros_like(self.gain)
-            g[sensors] = (grad.astype(np.float64) * apply_response(raw, self.response)).sum(1)
-            self._grads["gain"] = g
-            grad = grad * self.gain[sensors, None].astype(np.float32)
-        if "response" in self.learn:
-            rg = response_parameter_gradients(raw, grad, self.response)
-            self._grads["centre"] = np.array([rg["centre"]])
-            self._grads["bandwidth"] = np.array([rg["bandwidth"]])
-        return correlate_response(grad, self.response)
-
     def carry(self, state, sensors: np.ndarray) -> dict:
         """How each ball moves per unit sound speed and t0 so that its arrival times stay
-        (:func:`_carry_jacobians`), for :meth:`step` to move the cloud with them.
+        (:func:`~slingbag.fit.timing.carry_jacobians`), for :meth:`step` to move the
+        cloud with them.
 
         The step itself follows the plain gradients: with the cloud kept consistent with
         the current values, they measure what no motion of the balls explains (the
@@ -268,46 +139,23 @@ class Calibration:
             pick = np.sort(np.random.default_rng(0).choice(len(sensors), 64, replace=False))
             sensors = np.asarray(sensors)[pick]
         sens = np.asarray(sensors, np.float64)
-        carry = {"jac": _carry_jacobians(state.xyz, sens, self.c), "sensors": sens}
+        c = float(self.sound_speed[0])
+        carry = {"jac": carry_jacobians(state.xyz, sens, c), "sensors": sens}
         self._carry_cache = {**carry, "n": len(state.xyz), "age": 0}
         return self._carry_cache
 
     def step(self, radiator_grads: dict, factor: float, state=None, carry=None, box=None):
-        """One Adam step on the learned parameters (``factor``: decay x divergence scale).
-        With ``carry`` (from :meth:`carry`) the cloud in ``state`` and the region ``box``
-        (a :class:`~slingbag.fit.state.Box`) move with the sound speed and t0."""
-        grads = dict(self._grads)
-        lrs = {}
-        if "sound_speed" in self.learn:
-            grads["sound_speed"] = np.array([radiator_grads["sound_speed"]])
-            lrs["sound_speed"] = (
-                self.rates["lr_sound_speed"] * factor * self.rate_scale["sound_speed"]
-            )
-        if "t0" in self.learn:
-            grads["t0"] = np.array([radiator_grads["t0"]])
-            lrs["t0"] = self.rates["lr_t0"] / self.fs * factor * self.rate_scale["t0"]
-        if "gain" in self.learn:
-            lrs["gain"] = self.rates["lr_gain"] * factor
-        if "response" in self.learn:
-            r = self.rates["lr_response"] * factor
-            lrs["centre"] = r * float(self.centre[0])
-            lrs["bandwidth"] = r * float(self.bandwidth[0])
-        if not lrs:
-            return
-        c_old, t_old = self.c, self.time0
-        self.adam.step(self, grads, lrs)
-        if carry is not None and state is not None:
-            self._carry_cloud(state, carry, self.c - c_old, self.time0 - t_old, c_old, box)
-        if "gain" in lrs:
-            # Gains are relative: the cloud's amplitude carries the overall scale.
-            np.clip(self.gain, 0.05, None, out=self.gain)
-            self.gain /= self.gain.mean()
-        if "centre" in lrs:
-            self.centre[0] = np.clip(self.centre[0], 0.01 * self.fs, 0.45 * self.fs)
-            self.bandwidth[0] = np.clip(self.bandwidth[0], 0.05, 2.0)
-            self.response = SensorResponse(
-                self.fs, centre=float(self.centre[0]), bandwidth=float(self.bandwidth[0])
-            )
+        """One Adam step; with ``carry`` the cloud in ``state`` and the region ``box`` (a
+        :class:`~slingbag.fit.state.Box`) move with the new values."""
+        grads, lrs = {}, {}
+        for name in self.learn:
+            grads[name] = np.array([radiator_grads[name]])
+            per = self.fs if name == "t0" else 1.0  # t0's rate is in samples
+            lrs[name] = self.lr[name] / per * factor * self.rate_scale[name]
+        c_old, t_old = float(self.sound_speed[0]), float(self.t0[0])
+        if self._adam_step(grads, lrs) and carry is not None and state is not None:
+            dc, dt0 = float(self.sound_speed[0]) - c_old, float(self.t0[0]) - t_old
+            self._carry_cloud(state, carry, dc, dt0, c_old, box)
 
     def _carry_cloud(self, state, carry, dc: float, dt0: float, c_old: float, box=None):
         if not (dc or dt0):
@@ -317,15 +165,163 @@ class Calibration:
         if box is not None:
             # The region box moves with the cloud (its corners carried likewise), or balls
             # carried past its faces would be pruned as strays.
-            cj = _carry_jacobians(box.corners, carry["sensors"], c_old)
+            cj = carry_jacobians(box.corners, carry["sensors"], c_old)
             box.corners = box.corners + cj[:, 0] * dc + cj[:, 1] * dt0
 
-    def snapshot(self):
-        # The carry cache goes along: a resumed run must step exactly as an unbroken one.
-        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "rates"})
 
-    def restore(self, snap) -> None:
-        self.__dict__.update(copy.deepcopy(snap))
+class GainParams(_Group):
+    """Per-sensor gains, relative (the cloud's amplitude carries the overall scale)."""
+
+    def __init__(self, n_sensors: int, lr: float, learned: bool):
+        super().__init__()
+        self.gain = np.ones(n_sensors, np.float64)
+        self.lr = float(lr)
+        self.learned = learned
+        self._grads = {}
+
+    def apply(self, recorded: np.ndarray, sensors: np.ndarray) -> np.ndarray:
+        if not self.learned:
+            return recorded
+        return recorded * self.gain[sensors, None].astype(np.float32)
+
+    def adjoint(self, recorded: np.ndarray, grad: np.ndarray, sensors: np.ndarray):
+        """The gradient through the gains; keeps theirs for :meth:`step`."""
+        self._grads = {}
+        if not self.learned:
+            return grad
+        g = np.zeros_like(self.gain)
+        g[sensors] = (grad.astype(np.float64) * recorded).sum(1)
+        self._grads["gain"] = g
+        return grad * self.gain[sensors, None].astype(np.float32)
+
+    def step(self, factor: float) -> None:
+        lrs = {"gain": self.lr * factor} if self.learned else {}
+        if self._adam_step(self._grads, lrs):
+            np.clip(self.gain, 0.05, None, out=self.gain)
+            self.gain /= self.gain.mean()
+
+
+class ResponseParams(_Group):
+    """The sensor response in the model (None: none); a parametric band-pass may be
+    learned (its centre and bandwidth)."""
+
+    def __init__(self, response: SensorResponse | None, fs: float, lr: float, learned: bool):
+        super().__init__()
+        self.response = response
+        self.fs = fs
+        self.lr = float(lr)
+        self.learned = learned
+        p = response is not None and response.parametric
+        self.centre = np.array([response.centre if p else 0.0])
+        self.bandwidth = np.array([response.bandwidth if p else 0.0])
+        self._grads = {}
+
+    def keep_gradients(self, raw: np.ndarray, grad: np.ndarray) -> None:
+        """Gradients of the centre and bandwidth, for :meth:`step`."""
+        self._grads = {}
+        if self.learned:
+            rg = response_parameter_gradients(raw, grad, self.response)
+            self._grads["centre"] = np.array([rg["centre"]])
+            self._grads["bandwidth"] = np.array([rg["bandwidth"]])
+
+    def step(self, factor: float) -> None:
+        if not self.learned:
+            return
+        r = self.lr * factor
+        lrs = {"centre": r * float(self.centre[0]), "bandwidth": r * float(self.bandwidth[0])}
+        self._adam_step(self._grads, lrs)
+        self.centre[0] = np.clip(self.centre[0], 0.01 * self.fs, 0.45 * self.fs)
+        self.bandwidth[0] = np.clip(self.bandwidth[0], 0.05, 2.0)
+        self.response = SensorResponse(
+            self.fs, centre=float(self.centre[0]), bandwidth=float(self.bandwidth[0])
+        )
+
+
+class Calibration:
+    """The learnable acquisition parameters (:class:`TimingParams`, :class:`GainParams`,
+    :class:`ResponseParams`) and the sensor model they make: radiator signals ->
+    response -> gains -> what the sensors record, with its adjoint."""
+
+    def __init__(self, acq, cfg: dict):
+        self.learn = set(cfg["calibrate"]["params"])
+        rates = cfg["calibrate"]
+        self.timing_params = TimingParams(acq, cfg)
+        self.gains = GainParams(acq.n_sensors, rates["lr_gain"], "gain" in self.learn)
+        self.band = ResponseParams(
+            build_response(cfg, acq), acq.fs, rates["lr_response"], "response" in self.learn
+        )
+
+    @property
+    def timing(self) -> list:
+        """The timing parameters learned, in order."""
+        return self.timing_params.learn
+
+    @property
+    def needs_scalars(self) -> bool:
+        return bool(self.timing)
+
+    @property
+    def c(self) -> float:
+        return float(self.timing_params.sound_speed[0])
+
+    @property
+    def time0(self) -> float:
+        return float(self.timing_params.t0[0])
+
+    @property
+    def response(self) -> SensorResponse | None:
+        return self.band.response
+
+    @property
+    def gain(self) -> np.ndarray:
+        return self.gains.gain
+
+    def use_gains(self, gains) -> None:
+        """Apply these fixed gains in the sensor model (one per sensor)."""
+        self.gains.gain = np.asarray(gains, np.float64).copy()
+        self.gains.learned = True
+
+    def scale_rates(self, tradeoff: dict) -> dict:
+        return self.timing_params.scale_rates(tradeoff)
+
+    def carry(self, state, sensors) -> dict:
+        return self.timing_params.carry(state, sensors)
+
+    def _carry_cloud(self, state, carry, dc, dt0, c_old, box=None) -> None:
+        self.timing_params._carry_cloud(state, carry, dc, dt0, c_old, box)
+
+    def model(self, raw: np.ndarray, sensors: np.ndarray) -> np.ndarray:
+        """Radiator signals -> what the sensors record."""
+        return self.gains.apply(apply_response(raw, self.response), sensors)
+
+    def adjoint(self, raw: np.ndarray, grad: np.ndarray, sensors: np.ndarray) -> np.ndarray:
+        """Gradient with respect to the radiator signals; keeps the gain and response
+        gradients for :meth:`step`."""
+        recorded = apply_response(raw, self.response) if self.gains.learned else None
+        grad = self.gains.adjoint(recorded, grad, sensors)
+        self.band.keep_gradients(raw, grad)
+        return correlate_response(grad, self.response)
+
+    def step(self, radiator_grads: dict, factor: float, state=None, carry=None, box=None):
+        """One step of every learned group (``factor``: decay x divergence scale); with
+        ``carry`` (from :meth:`carry`) the cloud in ``state`` and the region ``box`` move
+        with the sound speed and t0."""
+        self.timing_params.step(radiator_grads, factor, state, carry, box)
+        self.gains.step(factor)
+        self.band.step(factor)
+
+    def snapshot(self) -> dict:
+        # The carry cache goes along: a resumed run must step exactly as an unbroken one.
+        return {
+            "timing": self.timing_params.snapshot(),
+            "gains": self.gains.snapshot(),
+            "band": self.band.snapshot(),
+        }
+
+    def restore(self, snap: dict) -> None:
+        self.timing_params.restore(snap["timing"])
+        self.gains.restore(snap["gains"])
+        self.band.restore(snap["band"])
 
     def report(self) -> dict:
         """Values for the result's attributes and history."""
@@ -337,6 +333,6 @@ class Calibration:
         if "gain" in self.learn:
             out["gain"] = self.gain.copy()
         if "response" in self.learn:
-            out["response_centre"] = float(self.centre[0])
-            out["response_bandwidth"] = float(self.bandwidth[0])
+            out["response_centre"] = float(self.band.centre[0])
+            out["response_bandwidth"] = float(self.band.bandwidth[0])
         return out

@@ -19,7 +19,8 @@ from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
 from .density import DensityStrategy
 from .objective import Objective, stage_lowpass
-from .params import build_response, expected_errors, timing_params, timing_tradeoff
+from .params import build_response, timing_params
+from .timing import expected_errors, timing_tradeoff
 
 log = logging.getLogger("slingbag")
 
