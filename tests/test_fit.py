@@ -1,0 +1,183 @@
+"""The pieces of slingbag.fit alone: the sensor model's linear parts against their
+adjoints (dot-product tests), the region box, the run state's snapshots, the divergence
+guard, the plan's schedule, and the size of the loop's functions."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slingbag.config import load_config
+from slingbag.core.acquisition import Acquisition
+from slingbag.fit import guard
+from slingbag.fit.checkpoint import load_checkpoint, save_checkpoint
+from slingbag.fit.params import Calibration
+from slingbag.fit.state import Box, CloudState, RunState
+from slingbag.model.response import SensorResponse, apply_response, correlate_response
+
+FS = 40e6
+
+
+def _acq(rng, n_sensors=5, n_samples=256, impulse=None):
+    pos = np.c_[rng.uniform(-5e-3, 5e-3, n_sensors), np.zeros((n_sensors, 2))]
+    return Acquisition(
+        rng.standard_normal((n_sensors, n_samples)).astype(np.float32),
+        pos,
+        fs=FS,
+        sound_speed=1500.0,
+        impulse_response=impulse,
+    )
+
+
+def _dot(a, b):
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+@pytest.mark.parametrize("kind", ["none", "bandpass", "file"])
+@pytest.mark.parametrize("gains", [False, True])
+def test_sensor_model_and_its_adjoint_pass_the_dot_product_test(rng, kind, gains):
+    impulse = rng.standard_normal(17) if kind == "file" else None
+    acq = _acq(rng, impulse=impulse)
+    cfg = load_config("default")
+    cfg["response"].update(kind=kind, centre=3e6, bandwidth=0.6)
+    if gains:
+        cfg["calibrate"]["params"] = ["gain"]
+    model = Calibration(acq, cfg)
+    if gains:
+        model.use_gains(rng.uniform(0.5, 1.5, acq.n_sensors))
+    sensors = np.array([0, 2, 3])  # a subset: the model sees only these rows
+    x = rng.standard_normal((len(sensors), acq.n_samples)).astype(np.float32)
+    y = rng.standard_normal((len(sensors), acq.n_samples)).astype(np.float32)
+    lhs = _dot(model.model(x, sensors), y)
+    rhs = _dot(x, model.adjoint(x, y, sensors))
+    assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-5 * np.sqrt(_dot(y, y) * _dot(x, x)))
+
+
+def test_the_loss_low_pass_is_self_adjoint(rng):
+    from slingbag.fit.objective import lowpass
+
+    acq = _acq(rng)
+    smooth = lowpass(load_config("default"), 0.2e-3, acq, 3.0)
+    assert isinstance(smooth, SensorResponse)
+    x = rng.standard_normal((4, 300))
+    y = rng.standard_normal((4, 300))
+    lhs = _dot(apply_response(x, smooth), y)
+    assert lhs == pytest.approx(_dot(x, correlate_response(y, smooth)), rel=1e-6)
+
+
+def test_box_bounds_and_carried_corners():
+    box = Box([-1e-3, -2e-3, 5e-3], [1e-3, 2e-3, 8e-3])
+    assert box.corners.shape == (8, 3)
+    assert np.array_equal(box.lo, [-1e-3, -2e-3, 5e-3])
+    assert np.array_equal(box.hi, [1e-3, 2e-3, 8e-3])
+    box.corners = box.corners + [0, 0, 1e-4]
+    lo32, hi32 = box.bounds32()
+    assert lo32.dtype == np.float32 and lo32[2] == np.float32(5.1e-3)
+
+
+def _run_state(rng, n=10):
+    acq = _acq(rng)
+    cfg = load_config("default")
+    cloud = CloudState(
+        rng.uniform(-1e-3, 1e-3, (n, 3)).astype(np.float32),
+        rng.uniform(0.5, 1, n).astype(np.float32),
+        np.full(n, 2e-4, np.float32),
+    )
+    cloud.moments["p0"] = (rng.standard_normal(n), rng.uniform(0, 1, n))
+    run = RunState(cloud, Calibration(acq, cfg), Box(-np.ones(3), np.ones(3)), rng, 1.0)
+    run.guard.rollback = run.snapshot()
+    return run, cfg
+
+
+def test_snapshot_is_a_copy_and_restore_brings_everything_back(rng):
+    run, _ = _run_state(rng)
+    snap = run.snapshot(it=7)
+    p0, moment, corners = run.cloud.p0.copy(), run.cloud.moments["p0"][0].copy(), run.box.corners
+    run.cloud.p0 *= 3
+    run.cloud.moments["p0"][0][:] = 0
+    run.box.corners = run.box.corners * 2
+    run.adam.t, run.lr_scale = 9, 0.25
+    assert run.restore(snap) == 7
+    assert np.array_equal(run.cloud.p0, p0) and np.array_equal(run.cloud.moments["p0"][0], moment)
+    assert np.array_equal(run.box.corners, corners)
+    assert run.adam.t == 0 and run.lr_scale == 1.0
+    run.cloud.p0[:] = -1  # the snapshot is not the live state
+    assert np.array_equal(snap["cloud"].p0, p0)
+
+
+def test_checkpoint_round_trips_the_whole_state(rng, tmp_path):
+    run, cfg = _run_state(rng)
+    run.it, run.l1_abs, run.guard.retries = 12, 0.3, 1
+    run.history["loss"] = [1.0, 0.5]
+    run.guard.best_loss, run.guard.best = 0.5, run.snapshot(12)
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, run, cfg, pass_index=1, pass_start={"t0": 0.0})
+    back = load_checkpoint(path, Calibration(_acq(np.random.default_rng(0)), cfg))
+    assert back.it == 12 and back.l1_abs == 0.3 and back.guard.retries == 1
+    assert np.array_equal(back.cloud.xyz, run.cloud.xyz)
+    assert np.array_equal(back.cloud.moments["p0"][1], run.cloud.moments["p0"][1])
+    assert np.array_equal(back.guard.best["cloud"].p0, run.guard.best["cloud"].p0)
+    assert back.guard.best_loss == 0.5 and back.history["loss"] == [1.0, 0.5]
+    assert back.rng.random() == run.rng.random()  # the generator continues alike
+
+
+def test_divergence_is_a_nan_or_a_fifty_fold_jump():
+    ok = {"p0": np.ones(3)}
+    assert not guard.diverged(1.0, ok, 0.5, 10)
+    assert guard.diverged(np.nan, ok, 0.5, 10)
+    assert guard.diverged(1.0, None, 0.5, 10)
+    assert guard.diverged(1.0, {"p0": np.array([1.0, np.inf])}, 0.5, 10)
+    assert guard.diverged(26.0, ok, 0.5, 10) and not guard.diverged(26.0, ok, 0.5, 3)
+
+
+def test_guard_undoes_a_recent_density_step_else_rolls_back(rng):
+    run, _ = _run_state(rng)
+    said = []
+    run.it = 20
+    before = run.snapshot(20)
+    run.cloud.take(np.arange(5))  # a density step that halved the cloud
+    guard.note_density_step(run, 0.1, before, {"pruned": 5})
+    run.it = 21
+    run.history = {"loss": [0.1] * 21, "balls": [10] * 21, "time": [0] * 21, "stage": [1] * 21}
+    assert guard.recover(run, np.nan, 3, said.append)
+    assert "undone" in said[-1] and run.it == 20 and run.cloud.n == 10
+    assert run.guard.undo is None and run.guard.retries == 0
+    assert len(run.history["loss"]) == 20
+    run.it = 30  # no density step just before: a rollback, rates halved
+    assert guard.recover(run, np.nan, 3, said.append)
+    assert "rolled back" in said[-1] and run.it == 20 and run.lr_scale == 0.5
+    run.guard.retries = 3
+    assert not guard.recover(run, np.nan, 3, said.append)  # out of retries: stop
+
+
+def test_plan_schedule(rng):
+    from slingbag.fit.plan import make_plan
+
+    acq = _acq(rng, n_sensors=300, n_samples=512)
+    acq = acq.replace(positions=np.c_[rng.uniform(-5e-3, 5e-3, (300, 2)), np.zeros(300)])
+    cfg = load_config("default")
+    region = [-2e-3, 2e-3, -2e-3, 2e-3, 4e-3, 6e-3]
+    plan = make_plan(acq, cfg, region=region, spacing=None, iterations=90, seed=None)
+    assert plan.n_coarse == 50 and plan.n_fine == 40  # the preset's 200:160
+    assert plan.stage(49) == "coarse" and plan.stage(50) == "fine"
+    assert plan.batch == 256 and len(plan.sensors(rng)) == 256
+    lr = plan.learning_rates(10, 2.0, 1.0)
+    assert lr["xyz"] == 0 and lr["p0"] == pytest.approx(cfg["coarse"]["lr_p0"] * 2.0)
+    every = cfg["fine"]["decay_every"]
+    late = plan.learning_rates(50 + 2 * every, 2.0, 0.5)
+    assert late["p0"] == pytest.approx(cfg["fine"]["lr_p0"] * 2.0 * 0.5 * cfg["fine"]["decay"] ** 2)
+    assert plan.meas.dtype == np.float32 and np.abs(plan.meas).max() == pytest.approx(1.0)
+
+
+def test_no_function_of_the_fit_is_long():
+    """Kept short on purpose: no function in slingbag/fit over 80 lines, the iteration
+    itself at most 60."""
+    root = Path(__file__).resolve().parents[1] / "slingbag" / "fit"
+    lengths = {}
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                lengths[f"{path.stem}.{node.name}"] = node.end_lineno - node.lineno + 1
+    assert "loop.iterate" in lengths and lengths["loop.iterate"] <= 60
+    assert max(lengths.values()) <= 80, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
