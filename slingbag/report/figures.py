@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from ..core.volume import Volume
 from ..errors import InputError
 from ..io.atomic import atomic_path
-from .metrics import pick_slice
+from .metrics import pick_slice, projection
 
 CMAP = "inferno"  # perceptually uniform, dark background like a PA image
 DPI = 150
@@ -123,9 +123,8 @@ def _show(ax, image: np.ndarray, h_edges, v_edges, *, depth_down: bool, labels, 
 
 def _view_image(volume: Volume, view: str) -> np.ndarray:
     """The maximum amplitude projection ``view`` indexed [horizontal, vertical]."""
-    projected = VIEWS[view][0]
-    # Removing ``projected`` keeps the other two axes in order, and h < v in every view.
-    return np.clip(np.asarray(volume.data), 0.0, None).max(axis=projected)
+    # Removing the projected axis keeps the other two in order, and h < v in every view.
+    return projection(volume.data, VIEWS[view][0])
 
 
 def _view_limits(volumes, view: str):
