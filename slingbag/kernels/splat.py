@@ -1,9 +1,11 @@
 """The point-cloud-to-voxel shader (SPEC section 4).
 
 Every ball adds its initial-pressure profile to the voxels inside its support, and only to
-those: one thread per ball loops over the voxel box that bounds its support sphere (clipped
-to the grid) and adds with atomics, since neighbouring balls share voxels.  The cost is the
-number of (ball, voxel-in-support) pairs, not balls times voxels.
+those: one thread per (ball, x-row of its box) loops over the rest of the voxel box that
+bounds its support sphere (clipped to the grid) and adds with atomics, since neighbouring
+balls share voxels.  The cost is the number of (ball, voxel-in-support) pairs, not balls
+times voxels.  Rows rather than whole balls per thread: on a software Vulkan device
+(lavapipe) a single invocation looping over a large ball's whole box stopped part-way.
 
 Profiles (``r`` the distance to the ball's centre, ``a`` its sigma):
 
@@ -76,6 +78,7 @@ def splat(
     hy: ti.f32,
     hz: ti.f32,
     cut: ti.f32,
+    rows: ti.i32,
     model: ti.template(),
 ):
     """Add every ball's profile to ``out`` (the caller zeroes it).
@@ -92,29 +95,31 @@ def splat(
         Voxel spacing along each axis (metres).
     cut : float
         Support of the ``gaussian`` model in sigmas (ignored by ``shells``).
+    rows : int
+        At least the number of x-rows of the widest ball's box (threads per ball).
     model : int, template
         0 for ``gaussian``, 1 for ``shells``.
     """
     nx, ny, nz = out.shape[0], out.shape[1], out.shape[2]
     gc = ti.exp(-0.5 * cut * cut)
-    for b in range(p0.shape[0]):
+    for b, row in ti.ndrange(p0.shape[0], rows):
         a = sigma[b]
-        if a > 0.0:
-            radius = support_radius(a, cut, model)
-            ux = centres[b, 0]
+        radius = support_radius(a, cut, model)
+        ux = centres[b, 0]
+        i_lo, i_hi = index_range(ux, radius / hx, nx)
+        i = i_lo + row
+        if a > 0.0 and i <= i_hi:
             uy = centres[b, 1]
             uz = centres[b, 2]
-            i_lo, i_hi = index_range(ux, radius / hx, nx)
             j_lo, j_hi = index_range(uy, radius / hy, ny)
             k_lo, k_hi = index_range(uz, radius / hz, nz)
             amp = p0[b]
-            for i in range(i_lo, i_hi + 1):
-                dx = (i - ux) * hx
-                for j in range(j_lo, j_hi + 1):
-                    dy = (j - uy) * hy
-                    dxy2 = dx * dx + dy * dy
-                    for k in range(k_lo, k_hi + 1):
-                        dz = (k - uz) * hz
-                        value = profile(dxy2 + dz * dz, a, cut, gc, model)
-                        if value != 0.0:
-                            out[i, j, k] += amp * value
+            dx = (i - ux) * hx
+            for j in range(j_lo, j_hi + 1):
+                dy = (j - uy) * hy
+                dxy2 = dx * dx + dy * dy
+                for k in range(k_lo, k_hi + 1):
+                    dz = (k - uz) * hz
+                    value = profile(dxy2 + dz * dz, a, cut, gc, model)
+                    if value != 0.0:
+                        out[i, j, k] += amp * value
