@@ -1,0 +1,1 @@
+"""The data types and geometry: clouds, acquisitions, volumes, regions, arrays."""

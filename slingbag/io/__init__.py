@@ -1,0 +1,1 @@
+"""Files in and out: slingbag's HDF5, foreign formats, PLY, exports, atomic writes."""

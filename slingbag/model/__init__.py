@@ -1,0 +1,1 @@
+"""The operators over the kernels: radiator, sensor response, back-projection, splatting."""

@@ -1,0 +1,1 @@
+"""Judging and showing results: metrics, figures, 3-D views."""
