@@ -14,7 +14,7 @@ from slingbag.core.acquisition import Acquisition
 from slingbag.core.cloud import GaussianCloud
 from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.io.interop import (
+from slingbag.io.ipasc import (
     detect_format,
     load_acquisition,
     output_format,

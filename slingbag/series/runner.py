@@ -30,12 +30,12 @@ import h5py
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .core.acquisition import Acquisition
-from .core.cloud import GaussianCloud
-from .core.volume import Volume, grid_for_region
-from .errors import InputError, ReconstructionError
-from .io.atomic import atomic_path
-from .io.native import _plain, write_cloud_history
+from ..core.acquisition import Acquisition
+from ..core.cloud import GaussianCloud
+from ..core.volume import Volume, grid_for_region
+from ..errors import InputError, ReconstructionError
+from ..io.atomic import atomic_path
+from ..io.native import _plain, write_cloud_history
 
 log = logging.getLogger("slingbag")
 
@@ -58,7 +58,7 @@ class FrameRef:
     wavelength: int = 0
 
     def load(self) -> Acquisition:
-        from .io.interop import load_acquisition
+        from ..io.ipasc import load_acquisition
 
         return load_acquisition(self.path, frame=self.frame, wavelength=self.wavelength)
 
@@ -120,7 +120,7 @@ def expand_inputs(inputs) -> list:
     -------
     list of FrameRef
     """
-    from .io.interop import _natural_key
+    from ..io.ipasc import _natural_key
 
     refs = []
     for item in inputs:
@@ -219,7 +219,7 @@ def _ensure_backend(arch: str | None, cpu_threads: int | None) -> None:
         # Taichi sizes its CPU thread pool from this variable; several workers on one
         # machine would otherwise each start one thread per core and fight for them.
         os.environ.setdefault("TI_CPU_MAX_NUM_THREADS", str(int(cpu_threads)))
-    from . import backend
+    from .. import backend
 
     if backend.current_arch() is not None:
         # Started in this process before, on a thread we cannot know (e.g. by a script that
@@ -260,7 +260,7 @@ class TaichiPlugin(WorkerPlugin):
 
 def _reconstruct_frame(item, cfg, opts, seed, init_cloud) -> dict:
     """One frame, as plain arrays (cheap to pickle back to the client)."""
-    from .reconstruct import reconstruct
+    from ..reconstruct import reconstruct
 
     acq = _load(item)
     t0 = time.perf_counter()
@@ -395,7 +395,7 @@ def _chunks(n_frames: int, chunk: int) -> list:
 
 
 def _configs(config, warm_config):
-    from .config import load_config
+    from ..config import load_config
 
     cold = load_config() if config is None else config
     if isinstance(cold, str):
@@ -550,8 +550,8 @@ def reconstruct_series(
         When a chunk fails; the other chunks still finish, and with ``output`` their part
         files stay for the next run.
     """
-    from .fit.params import timing_params
-    from .fit.plan import adapt_to_response, resolve_region
+    from ..fit.params import timing_params
+    from ..fit.plan import adapt_to_response, resolve_region
 
     items = [_as_item(f) for f in frames]
     if not items:
@@ -593,7 +593,7 @@ def reconstruct_series(
         "arch": arch,
         "cpu_threads": None,
     }
-    from .config import to_toml
+    from ..config import to_toml
 
     fp_parts = {
         "chunk": chunk,
@@ -771,8 +771,8 @@ def write_series(path, result: SeriesResult) -> None:
     ``frame_seconds`` ``(n_frames,)``; root attributes ``format`` = ``slingbag-series``,
     ``version``, ``n_frames`` and ``result.attrs``.
     """
-    from ._version import __version__
-    from .io.native import _write_attr
+    from .._version import __version__
+    from ..io.native import _write_attr
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in result.attrs.items():
