@@ -485,7 +485,7 @@ def test_every_command_refuses_an_unusable_acquisition(
 
 def test_a_usable_acquisition_passes_the_check(tmp_path):
     from slingbag.core.acquisition import check_acquisition
-    from slingbag.io.interop import load_acquisition
+    from slingbag.io.formats import load_acquisition
 
     _planar_acquisition(tmp_path / "good.h5")
     acq = load_acquisition(tmp_path / "good.h5")

@@ -393,7 +393,7 @@ print(json.dumps([loaded, [slingbag.reconstruct.__name__, slingbag.ubp.__module_
 
 
 def test_a_result_and_a_series_frame_store_cloud_and_history_alike(tmp_path):
-    from slingbag.series import _read_frame, _write_frame
+    from slingbag.series.store import _read_frame, _write_frame
 
     rng = np.random.default_rng(3)
     cloud = GaussianCloud(rng.normal(size=(5, 3)) * 1e-3, rng.uniform(1, 2, 5), np.full(5, 1e-4))

@@ -1,4 +1,4 @@
-"""Interop (issue 7): IPASC, PATATO and the SlingBAG text layout, read and written."""
+"""Foreign formats (issue 7): IPASC, PATATO and the SlingBAG text layout, read and written."""
 
 from __future__ import annotations
 
@@ -14,19 +14,12 @@ from slingbag.core.acquisition import Acquisition
 from slingbag.core.cloud import GaussianCloud
 from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.io.interop import (
-    detect_format,
-    load_acquisition,
-    output_format,
-    read_any,
-    read_ipasc,
-    read_patato,
-    read_text_layout,
-    write_ipasc,
-    write_patato,
-    write_text_layout,
-)
+from slingbag.io.detect import detect_format
+from slingbag.io.formats import load_acquisition, output_format, read_any
+from slingbag.io.ipasc import read_ipasc, write_ipasc
 from slingbag.io.native import read_acquisition, write_acquisition, write_result
+from slingbag.io.patato import read_patato, write_patato
+from slingbag.io.text import read_text_layout, write_text_layout
 
 REGION = [-3e-3, 3e-3, -3e-3, 3e-3, -3e-3, 3e-3]
 

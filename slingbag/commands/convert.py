@@ -56,7 +56,8 @@ def _same_target(a: str, b: str) -> bool:
 
 
 def run(args) -> int:
-    from ..io.interop import TEXT_FORMAT, load_acquisition, output_format, text_prefix, write_any
+    from ..io.formats import load_acquisition, output_format, write_any
+    from ..io.text import TEXT_FORMAT, text_prefix
 
     fmt = output_format(args.output, args.to)
     if fmt == TEXT_FORMAT and args.output.endswith(os.sep) and not os.path.exists(args.output):

@@ -84,7 +84,7 @@ def add_input_options(p):
 
 def read_input(args):
     """The acquisition named by ``args.data`` in any supported format."""
-    from ..io.interop import load_acquisition
+    from ..io.formats import load_acquisition
 
     return load_acquisition(
         args.data,

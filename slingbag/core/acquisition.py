@@ -97,7 +97,7 @@ def check_acquisition(acq: Acquisition) -> Acquisition:
 
     The one check every command that reads an acquisition runs (``reconstruct``,
     ``reconstruct-series``, ``ubp``, ``convert``, through
-    :func:`slingbag.io.interop.load_acquisition`), and :func:`slingbag.reconstruct`:
+    :func:`slingbag.io.formats.load_acquisition`), and :func:`slingbag.reconstruct`:
     finite signals that are not all zero, one position per sensor, and an array no wider
     than its time window can cover.  A point every sensor records lies within the
     window's reach ``c (t0 + (n_samples - 1) / fs)`` of each, so no two sensors are more

@@ -23,173 +23,19 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .core.acquisition import Acquisition
-from .core.cloud import GaussianCloud
-from .core.volume import Volume, grid_for_region
-from .errors import InputError, ReconstructionError
-from .io.atomic import atomic_path
-from .io.native import _plain, write_cloud_history
+from ..core.volume import grid_for_region
+from ..errors import InputError, ReconstructionError
+from .frames import FrameRef, _as_item, _fingerprint_item, _load
+from .store import SeriesResult, _part_path, _read_part, _write_part, write_series
 
 log = logging.getLogger("slingbag")
 
-SERIES_FORMAT = "slingbag-series"
-PART_FORMAT = "slingbag-series-part"
-FORMAT_VERSION = 1
 DEFAULT_CHUNK = 8
-
-
-@dataclass(frozen=True)
-class FrameRef:
-    """A frame stored in a file, read by whichever worker reconstructs it.
-
-    Shipping the name instead of the signals keeps the task graph small; the worker needs
-    to see the same file system as the client.
-    """
-
-    path: str
-    frame: int = 0
-    wavelength: int = 0
-
-    def load(self) -> Acquisition:
-        from .io.interop import load_acquisition
-
-        return load_acquisition(self.path, frame=self.frame, wavelength=self.wavelength)
-
-    def label(self) -> str:
-        return f"{self.path}[{self.frame}]"
-
-
-@dataclass
-class SeriesResult:
-    """The result of :func:`reconstruct_series`.
-
-    Attributes
-    ----------
-    volumes : ndarray, float32, shape (n_frames, nx, ny, nz)
-        One volume per frame, all on one grid.
-    origin, spacing : ndarray, shape (3,)
-        Placement of that grid (metres).
-    clouds : list of GaussianCloud
-        The fitted balls of each frame (p0 in signal units).
-    histories : list of dict
-        Each frame's per-iteration history (see :class:`slingbag.Reconstruction`).
-    frame_seconds : ndarray, shape (n_frames,)
-        Wall time of each frame's reconstruction on its worker.
-    attrs : dict
-        Region, chunking, configurations and the like, for the series file.
-    """
-
-    volumes: np.ndarray
-    origin: np.ndarray
-    spacing: np.ndarray
-    clouds: list
-    histories: list
-    frame_seconds: np.ndarray
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.volumes)
-
-    def volume(self, k: int) -> Volume:
-        """Frame ``k`` as a :class:`~slingbag.Volume`."""
-        return Volume(self.volumes[k], self.origin, self.spacing)
-
-
-# --------------------------------------------------------------------------- frames
-
-
-def expand_inputs(inputs) -> list:
-    """The frames named by files, folders and multi-frame files, in order.
-
-    Parameters
-    ----------
-    inputs : iterable of str or os.PathLike
-        Acquisition files (a slingbag file whose ``signals`` is 3-D counts as one frame
-        per entry of its first axis) and folders (their ``.h5``/``.hdf5`` files, in natural
-        order of their names).
-
-    Returns
-    -------
-    list of FrameRef
-    """
-    from .io.interop import _natural_key
-
-    refs = []
-    for item in inputs:
-        path = Path(os.fspath(item))
-        if path.is_dir():
-            files = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in (".h5", ".hdf5")),
-                key=lambda p: _natural_key(p.name),
-            )
-            if not files:
-                raise InputError(str(path), None, "a folder holding .h5 acquisition files")
-            for f in files:
-                refs.extend(_frames_of_file(f))
-        elif path.exists():
-            refs.extend(_frames_of_file(path))
-        else:
-            raise InputError(str(path), None, "an existing acquisition file or folder")
-    return refs
-
-
-def _frames_of_file(path: Path) -> list:
-    """One FrameRef per frame of ``path`` (several only for 3-D slingbag ``signals``)."""
-    n = 1
-    try:
-        with h5py.File(path, "r") as f:
-            item = f.get("signals")
-            if isinstance(item, h5py.Dataset) and item.ndim == 3:
-                n = int(item.shape[0])
-    except OSError:
-        pass  # not HDF5 (e.g. the text layout): the reader reports problems later
-    return [FrameRef(str(path), k) for k in range(n)]
-
-
-def _load(item) -> Acquisition:
-    return item if isinstance(item, Acquisition) else item.load()
-
-
-def _as_item(frame):
-    if isinstance(frame, Acquisition):
-        # The ground truth of simulated frames is not needed on the workers and can be
-        # many times the size of the signals.
-        return frame.replace(truth_volume=None, truth_cloud=None)
-    if isinstance(frame, FrameRef):
-        return frame
-    if isinstance(frame, (str, os.PathLike)):
-        refs = _frames_of_file(Path(frame))
-        if len(refs) != 1:
-            raise InputError(
-                os.fspath(frame),
-                "signals",
-                "one frame per entry of `frames`",
-                got=f"{len(refs)} frames",
-                hint="expand it with slingbag.series.expand_inputs",
-            )
-        return refs[0]
-    raise InputError("frames", None, "Acquisitions, FrameRefs or paths", got=type(frame).__name__)
-
-
-def _fingerprint_item(item) -> str:
-    """What identifies a frame's input, so a rerun never reuses parts of other data."""
-    if isinstance(item, Acquisition):
-        h = hashlib.sha1(np.ascontiguousarray(item.signals).tobytes())
-        h.update(np.ascontiguousarray(item.positions).tobytes())
-        h.update(repr((item.fs, item.sound_speed, item.t0)).encode())
-        return "mem:" + h.hexdigest()
-    st = os.stat(item.path)
-    return (
-        f"{os.path.abspath(item.path)}:{item.frame}:{item.wavelength}:{st.st_size}:{st.st_mtime_ns}"
-    )
 
 
 # --------------------------------------------------------------------------- worker side
@@ -219,7 +65,7 @@ def _ensure_backend(arch: str | None, cpu_threads: int | None) -> None:
         # Taichi sizes its CPU thread pool from this variable; several workers on one
         # machine would otherwise each start one thread per core and fight for them.
         os.environ.setdefault("TI_CPU_MAX_NUM_THREADS", str(int(cpu_threads)))
-    from . import backend
+    from .. import backend
 
     if backend.current_arch() is not None:
         # Started in this process before, on a thread we cannot know (e.g. by a script that
@@ -260,7 +106,7 @@ class TaichiPlugin(WorkerPlugin):
 
 def _reconstruct_frame(item, cfg, opts, seed, init_cloud) -> dict:
     """One frame, as plain arrays (cheap to pickle back to the client)."""
-    from .reconstruct import reconstruct
+    from ..reconstruct import reconstruct
 
     acq = _load(item)
     t0 = time.perf_counter()
@@ -329,64 +175,6 @@ def _chunk_task(chunk_id, indices, items, reference, warm_cfg, opts, topic) -> d
     return {"chunk": chunk_id, "frames": frames}
 
 
-# --------------------------------------------------------------------------- part files
-
-
-def _part_path(parts_dir: Path, chunk_id: int) -> Path:
-    return parts_dir / f"chunk_{chunk_id:04d}.h5"
-
-
-def _write_frame(group, out: dict) -> None:
-    write_cloud_history(group, out["cloud"], out["history"])
-    group.attrs["seconds"] = float(out["seconds"])
-    group.attrs["warm"] = bool(out["warm"])
-    group.attrs["signal_scale"] = float(out["signal_scale"])
-
-
-def _read_frame(group) -> dict:
-    c = group["cloud"]
-    cloud = GaussianCloud(c["xyz"][()], c["p0"][()], c["sigma"][()])
-    history = {name: group["history"][name][()] for name in group["history"]}
-    return {
-        "cloud": cloud,
-        "history": history,
-        "seconds": float(group.attrs["seconds"]),
-        "warm": bool(group.attrs["warm"]),
-        "signal_scale": float(group.attrs["signal_scale"]),
-    }
-
-
-def _write_part(path: Path, result: dict, fingerprint: str) -> None:
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = PART_FORMAT
-        f.attrs["version"] = FORMAT_VERSION
-        f.attrs["fingerprint"] = fingerprint
-        f.attrs["chunk"] = int(result["chunk"])
-        for index, out in result["frames"].items():
-            g = f.create_group(f"frames/{index}")
-            g.create_dataset("volume", data=np.asarray(out["volume"], np.float32))
-            _write_frame(g, out)
-
-
-def _read_part(path: Path, fingerprint: str, indices) -> dict | None:
-    """A finished chunk, or None when the part belongs to another run (then redone)."""
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != PART_FORMAT or f.attrs.get("fingerprint") != fingerprint:
-                log.warning("%s: from a different series run; redoing this chunk", path)
-                return None
-            frames = {}
-            for index in indices:
-                g = f[f"frames/{index}"]
-                out = _read_frame(g)
-                out["volume"] = g["volume"][()]
-                frames[index] = out
-            return {"chunk": int(f.attrs["chunk"]), "frames": frames}
-    except (OSError, KeyError) as exc:
-        log.warning("%s: unreadable part (%s); redoing this chunk", path, exc)
-        return None
-
-
 # --------------------------------------------------------------------------- client side
 
 
@@ -395,7 +183,7 @@ def _chunks(n_frames: int, chunk: int) -> list:
 
 
 def _configs(config, warm_config):
-    from .config import load_config
+    from ..config import load_config
 
     cold = load_config() if config is None else config
     if isinstance(cold, str):
@@ -550,8 +338,8 @@ def reconstruct_series(
         When a chunk fails; the other chunks still finish, and with ``output`` their part
         files stay for the next run.
     """
-    from .fit.params import timing_params
-    from .fit.plan import adapt_to_response, resolve_region
+    from ..fit.params import timing_params
+    from ..fit.plan import adapt_to_response, resolve_region
 
     items = [_as_item(f) for f in frames]
     if not items:
@@ -593,7 +381,7 @@ def reconstruct_series(
         "arch": arch,
         "cpu_threads": None,
     }
-    from .config import to_toml
+    from ..config import to_toml
 
     fp_parts = {
         "chunk": chunk,
@@ -758,77 +546,3 @@ def _run_chunks(
         for thing in owned:
             thing.close()
     return failures
-
-
-# --------------------------------------------------------------------------- series file
-
-
-def write_series(path, result: SeriesResult) -> None:
-    """Write a series atomically.
-
-    Layout: ``volumes`` ``(n_frames, nx, ny, nz)`` float32 with attributes ``origin`` and
-    ``spacing``; ``frames/<k>/cloud/{xyz,p0,sigma}``; ``frames/<k>/history/<name>``;
-    ``frame_seconds`` ``(n_frames,)``; root attributes ``format`` = ``slingbag-series``,
-    ``version``, ``n_frames`` and ``result.attrs``.
-    """
-    from ._version import __version__
-    from .io.native import _write_attr
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, value in result.attrs.items():
-            _write_attr(f.attrs, key, value)
-        f.attrs["format"] = SERIES_FORMAT
-        f.attrs["version"] = FORMAT_VERSION
-        f.attrs["software_version"] = __version__
-        f.attrs["n_frames"] = result.n_frames
-        vols = f.create_dataset(
-            "volumes",
-            data=np.asarray(result.volumes, np.float32),
-            chunks=(1, *result.volumes.shape[1:]),
-            compression="gzip",
-            compression_opts=4,
-            shuffle=True,
-        )
-        vols.attrs["origin"] = np.asarray(result.origin, np.float64)
-        vols.attrs["spacing"] = np.asarray(result.spacing, np.float64)
-        f.create_dataset("frame_seconds", data=np.asarray(result.frame_seconds, np.float64))
-        n = result.n_frames
-        warm = np.asarray(result.attrs.get("warm", np.arange(n) > 0)).reshape(-1)
-        scale = np.asarray(result.attrs.get("signal_scale", np.full(n, np.nan))).reshape(-1)
-        for k in range(n):
-            g = f.create_group(f"frames/{k}")
-            out = {
-                "cloud": result.clouds[k],
-                "history": result.histories[k],
-                "seconds": result.frame_seconds[k],
-                "warm": bool(warm[k]),
-                "signal_scale": float(scale[k]),
-            }
-            _write_frame(g, out)
-
-
-def read_series(path) -> SeriesResult:
-    """Read a file written by :func:`write_series`."""
-    source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise InputError(source, None, "an existing series HDF5 file")
-    try:
-        with h5py.File(source, "r") as f:
-            fmt = _plain(f.attrs.get("format"))
-            if fmt != SERIES_FORMAT:
-                raise InputError(source, "attribute format", repr(SERIES_FORMAT), got=fmt)
-            vols = f["volumes"]
-            n = vols.shape[0]
-            frames = [_read_frame(f[f"frames/{k}"]) for k in range(n)]
-            attrs = {k: _plain(v) for k, v in f.attrs.items() if k not in ("format", "version")}
-            return SeriesResult(
-                volumes=vols[()],
-                origin=np.asarray(vols.attrs["origin"], float),
-                spacing=np.asarray(vols.attrs["spacing"], float),
-                clouds=[fr["cloud"] for fr in frames],
-                histories=[fr["history"] for fr in frames],
-                frame_seconds=f["frame_seconds"][()],
-                attrs=attrs,
-            )
-    except (OSError, KeyError) as exc:
-        raise InputError(source, None, "a readable series file", got=str(exc)) from None

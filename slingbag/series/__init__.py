@@ -1,0 +1,33 @@
+"""Reconstruct a series of frames, each warm-started from its predecessor, on Dask.
+
+:mod:`.frames` names the frames (:class:`FrameRef`, :func:`expand_inputs`), :mod:`.runner`
+reconstructs them in chunks on a Dask cluster (:func:`reconstruct_series`), and
+:mod:`.store` keeps the results (:class:`SeriesResult`, :func:`write_series`,
+:func:`read_series`, the part files a rerun resumes from).
+"""
+
+from .frames import FrameRef, expand_inputs
+from .runner import DEFAULT_CHUNK, EXECUTOR, TaichiPlugin, reconstruct_series
+from .store import (
+    FORMAT_VERSION,
+    PART_FORMAT,
+    SERIES_FORMAT,
+    SeriesResult,
+    read_series,
+    write_series,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "EXECUTOR",
+    "FORMAT_VERSION",
+    "PART_FORMAT",
+    "SERIES_FORMAT",
+    "FrameRef",
+    "SeriesResult",
+    "TaichiPlugin",
+    "expand_inputs",
+    "read_series",
+    "reconstruct_series",
+    "write_series",
+]
