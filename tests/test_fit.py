@@ -137,7 +137,7 @@ def test_guard_undoes_a_recent_density_step_else_rolls_back(rng):
     run.it = 20
     before = run.snapshot(20)
     run.cloud.take(np.arange(5))  # a density step that halved the cloud
-    guard.note_density_step(run, 0.1, before, {"pruned": 5})
+    guard.note_density_step(run, 0.1, "fine", before, {"pruned": 5})
     run.it = 21
     run.history = {"loss": [0.1] * 21, "balls": [10] * 21, "time": [0] * 21, "stage": [1] * 21}
     assert guard.recover(run, np.nan, 3, said.append)
@@ -181,3 +181,16 @@ def test_no_function_of_the_fit_is_long():
                 lengths[f"{path.stem}.{node.name}"] = node.end_lineno - node.lineno + 1
     assert "loop.iterate" in lengths and lengths["loop.iterate"] <= 60
     assert max(lengths.values()) <= 80, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_best_state_is_of_the_current_stage(rng):
+    # Coarse- and fine-stage losses are in different bands: a coarse best of 0.1 must not
+    # outlive the switch, or a run stopped by the guard in the fine stage would hand
+    # back a cloud from before it.
+    run, _ = _run_state(rng)
+    guard.note_step(run, 0.1, "coarse")
+    run.it = 5
+    guard.note_step(run, 0.5, "fine")
+    assert run.guard.best_stage == "fine" and run.guard.best["it"] == 6
+    guard.note_step(run, 0.7, "fine")  # worse, same band: kept
+    assert run.guard.best["it"] == 6 and run.guard.best_loss == 0.5

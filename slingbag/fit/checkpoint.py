@@ -99,6 +99,7 @@ def save_checkpoint(path, run: RunState, cfg: dict, pass_index: int = 0, pass_st
         "guard": {
             "best_loss": guard.best_loss,
             "best": guard.best,
+            "best_stage": guard.best_stage,
             "best_fit": guard.best_fit,
             "rollback": guard.rollback,
             "retries": guard.retries,
@@ -165,6 +166,7 @@ def load_checkpoint(path, params) -> RunState:
     guard = Guard(
         best_loss=g["best_loss"],
         best=g["best"],
+        best_stage=g["best_stage"],
         best_fit=g["best_fit"],
         rollback=g["rollback"],
         retries=int(g["retries"]),

@@ -64,20 +64,23 @@ def recover(run: RunState, loss: float, max_retries: int, say) -> bool:
     return True
 
 
-def note_step(run: RunState, loss: float) -> None:
-    """After a parameter step: keep the state as the best when its loss is the lowest."""
-    if loss < run.guard.best_loss:
-        run.guard.best_loss, run.guard.best = loss, run.snapshot(run.it + 1)
+def note_step(run: RunState, loss: float, stage: str) -> None:
+    """After a parameter step of ``stage``: keep the state as the best when its loss is
+    the lowest.  The stages compare in different bands, so their losses are not
+    comparable: the first fine-stage state replaces a coarse-stage best."""
+    g = run.guard
+    if loss < g.best_loss or stage != g.best_stage:
+        g.best_loss, g.best, g.best_stage = loss, run.snapshot(run.it + 1), stage
 
 
-def note_density_step(run: RunState, loss: float, before: dict, counts: dict) -> None:
+def note_density_step(run: RunState, loss: float, stage: str, before: dict, counts: dict):
     """After a density step: the state ``before`` it may be returned to for a few
     iterations, and the new state is the rollback point and the best so far."""
     changed = any(counts.get(k, 0) for k in ("pruned", "split", "duplicated"))
     g = run.guard
     g.undo = before if changed else None
     g.rollback = run.snapshot(run.it + 1)
-    g.best_loss, g.best = loss, g.rollback
+    g.best_loss, g.best, g.best_stage = loss, g.rollback, stage
 
 
 def expire_undo(run: RunState) -> None:

@@ -94,7 +94,7 @@ def iterate(run: RunState, plan: Plan, progress) -> str:
             run.l1_abs = plan.l1 * float(np.mean(np.abs(grads["p0"])))
         loss = add_l1(loss, grads, cloud.p0, run.l1_abs)
     step_parameters(run, plan, stage, grads)
-    guard.note_step(run, loss)
+    guard.note_step(run, loss, stage)
     density_step(run, plan, stage, grads, loss, progress.say)
     record(run, loss, stage)
     run.it += 1
@@ -131,7 +131,7 @@ def density_step(run: RunState, plan: Plan, stage: str, grads: dict, loss: float
     before = run.snapshot(nxt)
     lo, hi = run.box.bounds32()
     counts = plan.density.step_post_backward(run.cloud, grads, nxt, stage, run.rng, lo, hi)
-    guard.note_density_step(run, loss, before, counts)
+    guard.note_density_step(run, loss, stage, before, counts)
     say(
         f"it {nxt:4d} {stage}: loss {loss:.4f}, balls {counts['before']}"
         f" -> {counts['after']} (pruned {counts.get('pruned', 0)}, split "

@@ -83,6 +83,7 @@ class Guard:
 
     best_loss: float = np.inf
     best: dict | None = None
+    best_stage: str = ""  # the stage whose band best_loss is in
     best_fit: float = np.inf  # lowest data misfit so far (the loss less any L1 term)
     rollback: dict | None = None
     undo: dict | None = None
