@@ -128,3 +128,21 @@ def test_a_checkpoint_of_the_old_layout_is_one_clear_error(rng, tmp_path):
     np.savez(ckpt, meta=np.frombuffer(meta, np.uint8), cal=np.zeros(4, np.uint8))
     with pytest.raises(InputError, match="older layout"):
         _run(acq, _response_cfg(), ckpt, resume=True)
+
+
+def test_a_checkpoint_of_other_data_or_settings_is_refused(rng, tmp_path):
+    from slingbag.errors import InputError
+
+    truth, acq = _small_case(rng)
+    cfg = _response_cfg()
+    ckpt = tmp_path / "run.ckpt.npz"
+    with pytest.raises(Stop):
+        _run(acq, cfg, ckpt, stop_at=17)
+    other = acq.replace(signals=acq.signals + 0.01 * rng.standard_normal(acq.signals.shape))
+    with pytest.raises(InputError, match="other data or settings"):
+        _run(other, cfg, ckpt, resume=True)
+    changed = json.loads(json.dumps(cfg))
+    changed["loss"]["l1_band_limited"] = 0.5
+    with pytest.raises(InputError, match="other data or settings"):
+        _run(acq, changed, ckpt, resume=True)
+    _run(acq, cfg, ckpt, resume=True)  # its own data and settings resume

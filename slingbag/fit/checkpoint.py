@@ -84,9 +84,12 @@ def decode(value, data):
     return {k: decode(v, data) for k, v in value.items()}
 
 
-def save_checkpoint(path, run: RunState, cfg: dict, pass_index: int = 0, pass_start=None):
-    """Write ``run`` atomically, with the configuration, the calibration pass's index and
-    how that pass started (``pass_start``, for a resume inside it)."""
+def save_checkpoint(
+    path, run: RunState, cfg: dict, pass_index: int = 0, pass_start=None, fingerprint=None
+):
+    """Write ``run`` atomically, with the configuration, the calibration pass's index,
+    how that pass started (``pass_start``, for a resume inside it) and the fingerprint of
+    the data and settings it belongs to (:meth:`~slingbag.fit.plan.Plan.fingerprint`)."""
     from ..io.atomic import atomic_path
 
     arrays = {}
@@ -117,6 +120,7 @@ def save_checkpoint(path, run: RunState, cfg: dict, pass_index: int = 0, pass_st
         "rng": run.rng.bit_generator.state,
         "config": to_toml(cfg),
         "pass": int(pass_index),
+        "fingerprint": fingerprint,
         "loop": encode(loop, arrays, "loop"),
     }
     with atomic_path(path) as tmp:
@@ -143,13 +147,23 @@ def checkpoint_pass(path) -> tuple[int, dict | None]:
     return int(meta.get("pass", 0)), start
 
 
-def load_checkpoint(path, params) -> RunState:
+def load_checkpoint(path, params, fingerprint=None) -> RunState:
     """The :class:`RunState` saved in ``path``; ``params`` (a fresh
-    :class:`~slingbag.fit.params.Calibration`) is restored to its saved state."""
+    :class:`~slingbag.fit.params.Calibration`) is restored to its saved state.  With
+    ``fingerprint``, a checkpoint written for other data or settings is refused."""
     data, meta = open_checkpoint(path)
     if meta.get("layout") != LAYOUT:
         raise InputError(
             str(path), None, "a checkpoint of this slingbag version", "an older layout"
+        )
+    if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+        raise InputError(
+            str(path),
+            None,
+            "a checkpoint of this run (the same signals, sensors and settings)",
+            "one written for other data or settings",
+            hint="drop --resume to start afresh, or resume with the data and settings it "
+            "was written for",
         )
     with data:
         history = {k[2:]: list(data[k]) for k in data.files if k.startswith("h_")}

@@ -38,6 +38,7 @@ class Checkpointing:
     every: int
     pass_index: int = 0
     pass_start: dict | None = None
+    fingerprint: str | None = None
 
     def due(self, it: int) -> bool:
         return self.path is not None and self.every > 0 and it % self.every == 0
@@ -62,7 +63,9 @@ def run_loop(run: RunState, plan: Plan, progress, callback=None, ckpt=None) -> N
         run.ckpt_due |= ckpt is not None and ckpt.due(run.it)
         if run.ckpt_due and run.guard.undo is None and run.it < plan.n_total:
             run.ckpt_due = False
-            save_checkpoint(ckpt.path, run, plan.cfg, ckpt.pass_index, ckpt.pass_start)
+            save_checkpoint(
+                ckpt.path, run, plan.cfg, ckpt.pass_index, ckpt.pass_start, ckpt.fingerprint
+            )
 
 
 def iterate(run: RunState, plan: Plan, progress) -> str:

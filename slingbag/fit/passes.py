@@ -115,8 +115,9 @@ def run_pass(
             "region": region,
             "histories": list(earlier),
         }
-    ckpt = Checkpointing(Path(checkpoint) if checkpoint else None, every, pass_index, start)
-    run = start_run(plan, ckpt.path if resume else None, init_cloud, pass_index)
+    path = Path(checkpoint) if checkpoint else None
+    ckpt = Checkpointing(path, every, pass_index, start, plan.fingerprint() if path else None)
+    run = start_run(plan, ckpt if resume else None, init_cloud, pass_index)
     bar = Progress(plan.n_total, run.it, progress)
     try:
         run_loop(run, plan, bar, callback, ckpt)
@@ -137,8 +138,10 @@ def run_pass(
     )
 
 
-def start_run(plan: Plan, resume_from: Path | None, init_cloud, pass_index: int) -> RunState:
-    """The state a pass starts from: a checkpoint's, or a fresh (or given) cloud."""
+def start_run(plan: Plan, resume_from, init_cloud, pass_index: int) -> RunState:
+    """The state a pass starts from: the checkpoint's of ``resume_from`` (a
+    :class:`~slingbag.fit.loop.Checkpointing`) when its file exists, or a fresh (or
+    given) cloud."""
     params = Calibration(plan.acq, plan.cfg)
     if plan.tradeoff is not None:
         steps = params.scale_rates(plan.tradeoff)
@@ -148,9 +151,9 @@ def start_run(plan: Plan, resume_from: Path | None, init_cloud, pass_index: int)
                 "calibration steps scaled to what this array sees of the region: %s",
                 ", ".join(f"{k} x{v:.2f}" for k, v in scaled.items()),
             )
-    if resume_from is not None and resume_from.exists():
-        run = load_checkpoint(resume_from, params)
-        log.info("resumed from %s at iteration %d", resume_from, run.it)
+    if resume_from is not None and resume_from.path is not None and resume_from.path.exists():
+        run = load_checkpoint(resume_from.path, params, resume_from.fingerprint)
+        log.info("resumed from %s at iteration %d", resume_from.path, run.it)
         return run
     rng = np.random.default_rng(plan.seed)
     cloud, p0_unit = initial_cloud(plan, rng, init_cloud)

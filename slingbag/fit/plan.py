@@ -9,11 +9,14 @@ frozen :class:`Plan` that the loop only reads.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import to_toml
 from ..core.acquisition import Acquisition
 from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
@@ -89,6 +92,16 @@ class Plan:
 
     def largest_sigma(self, response, sound_speed, say=False) -> float | None:
         return largest_sigma(self.cfg, response, sound_speed, self.res, say)
+
+    def fingerprint(self) -> str:
+        """A digest of what a checkpoint of this pass must have been written for: the
+        signals, the sensor positions, the timing values and the configuration."""
+        h = hashlib.sha256()
+        for a in (self.meas, self.acq.positions):
+            h.update(np.ascontiguousarray(a).tobytes())
+        a = self.acq
+        h.update(json.dumps([a.fs, a.sound_speed, a.t0, to_toml(self.cfg)]).encode())
+        return h.hexdigest()
 
 
 def make_plan(
