@@ -90,45 +90,6 @@ def duplicate(xyz, p0, sigma, grad_xyz, step, rng):
     return half, {"xyz": xyz + d, "p0": half.copy(), "sigma": np.asarray(sigma).copy()}
 
 
-def relocate(xyz, p0, sigma, n, rng, spread=0.5):
-    """``n`` new balls placed on the bright part of the cloud (3DGS-MCMC style).
-
-    Targets are drawn with probability proportional to p0 (with replacement); a target
-    drawn ``k`` times shares its p0 equally with its ``k`` copies, so the summed field is
-    kept where they coincide.  Each copy sits ``spread`` times its sigma away in a random
-    direction (copies on top of their source would get the same gradients and never part).
-
-    Parameters
-    ----------
-    xyz, p0, sigma : ndarray
-        The live balls.
-    n : int
-        How many balls to place.
-    rng : numpy.random.Generator
-    spread : float
-        Offset of each copy, in units of its sigma.
-
-    Returns
-    -------
-    p0 : ndarray
-        The live balls' p0 after sharing.
-    new : dict
-        ``xyz``, ``p0`` and ``sigma`` of the ``n`` copies.
-    """
-    p0 = np.asarray(p0, np.float64)
-    w = np.clip(p0, 0.0, None)
-    if n <= 0 or len(p0) == 0 or w.sum() <= 0:
-        empty = {"xyz": np.zeros((0, 3)), "p0": np.zeros(0), "sigma": np.zeros(0)}
-        return p0.copy(), empty
-    pick = rng.choice(len(p0), size=n, replace=True, p=w / w.sum())
-    shares = 1.0 + np.bincount(pick, minlength=len(p0))
-    kept = p0 / shares
-    sig = np.asarray(sigma, np.float64)[pick]
-    offset = _unit_rows(rng.standard_normal((n, 3)), rng) * (spread * sig)[:, None]
-    new = {"xyz": np.asarray(xyz, np.float64)[pick] + offset, "p0": kept[pick], "sigma": sig}
-    return kept, new
-
-
 @dataclass
 class DensityStrategy:
     """Prune / split / duplicate every ``every`` iterations (lengths in metres).
@@ -147,7 +108,6 @@ class DensityStrategy:
     max_balls: int
     lo: np.ndarray
     hi: np.ndarray
-    relocate: float = 0.0
     log: list = field(default_factory=list)
 
     @classmethod
@@ -163,7 +123,6 @@ class DensityStrategy:
             duplicate_step=float(d["duplicate_step"]) * res,
             duplicate_fraction=float(d["duplicate_fraction"]),
             max_balls=int(d["max_balls"]),
-            relocate=float(d.get("relocate", 0.0)),
             lo=np.asarray(lo, np.float32),
             hi=np.asarray(hi, np.float32),
         )
@@ -219,14 +178,6 @@ class DensityStrategy:
             counts["split"] = int(len(big_idx))
             state.take(small, new)
             gx = np.concatenate([gx[small], np.zeros((2 * len(big_idx), 3), np.float32)])
-            n_moved = int(round(self.relocate * counts["pruned"]))
-            n_moved = min(n_moved, max(0, self.max_balls - state.n))
-            if n_moved > 0 and state.n > 0:
-                kept_p0, moved = relocate(state.xyz, state.p0, state.sigma, n_moved, rng)
-                state.p0[:] = kept_p0
-                state.take(np.arange(state.n), moved)
-                gx = np.concatenate([gx, np.zeros((n_moved, 3), np.float32)])
-            counts["relocated"] = max(n_moved, 0)
         if due_dup:
             room = max(0, self.max_balls - state.n)
             n_dup = min(int(round(self.duplicate_fraction * state.n)), room)

@@ -13,7 +13,6 @@ from slingbag.strategy import (
     DensityStrategy,
     duplicate,
     prune_mask,
-    relocate,
     split,
 )
 from slingbag.voxelize import voxelize
@@ -83,45 +82,6 @@ def test_strategy_keeps_moments_of_survivors_and_zeroes_new(rng):
     m, v = state.moments["p0"]
     assert m.tolist() == [0, 1, 3, 5, 0, 0]
     assert v.tolist() == [10, 11, 13, 15, 0, 0]
-
-
-def test_relocate_shares_p0_with_copies_of_bright_balls(rng):
-    xyz = rng.uniform(-1e-3, 1e-3, (5, 3))
-    p0 = np.array([1.0, 0.0, 3.0, 0.5, 2.0])  # ball 1 (p0 0) is never a target
-    sigma = rng.uniform(0.1e-3, 0.3e-3, 5)
-    kept, new = relocate(xyz, p0, sigma, 40, rng, spread=0.5)
-    assert len(new["p0"]) == 40
-    assert kept.sum() + new["p0"].sum() == pytest.approx(p0.sum())  # p0 shared, not made
-    src = np.array([np.flatnonzero(np.isclose(sigma, s))[0] for s in new["sigma"]])
-    assert 1 not in src
-    assert np.allclose(new["p0"], kept[src])  # a target and its copies share equally
-    dist = np.linalg.norm(new["xyz"] - xyz[src], axis=1)
-    assert np.allclose(dist, 0.5 * sigma[src])
-    # Drawn in proportion to p0: the brightest ball is the commonest target.
-    many = np.bincount(
-        [
-            np.flatnonzero(np.isclose(sigma, s))[0]
-            for s in relocate(xyz, p0, sigma, 4000, rng)[1]["sigma"]
-        ],
-        minlength=5,
-    )
-    assert np.allclose(many / 4000, p0 / p0.sum(), atol=0.03)
-
-
-def test_strategy_relocates_pruned_balls(rng):
-    cfg = load_config(overrides={"density": {"relocate": 1.0}})
-    n = 6
-    state = CloudState(
-        rng.uniform(0, 1e-3, (n, 3)).astype(np.float32),
-        np.array([1, 1, 0.001, 1, 0.001, 1], np.float32),
-        np.full(n, RES, np.float32),
-    )
-    strat = DensityStrategy.from_config(cfg, RES, np.zeros(3), np.full(3, 1e-3))
-    grads = {"xyz": rng.standard_normal((n, 3)).astype(np.float32)}
-    total = state.p0[state.p0 > 0.01].sum()
-    counts = strat.step_post_backward(state, grads, strat.every, "fine", rng)
-    assert counts["pruned"] == 2 and counts["relocated"] == 2 and state.n == n
-    assert state.p0.sum() == pytest.approx(total, rel=1e-6)
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
