@@ -345,7 +345,10 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
     monkeypatch.setattr(R, "_adapt_to_response", lambda cfg, acq: cfg)
     coarse = run()
     assert coarse.config["region"]["res"] == 0.2e-3
-    assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.1
+    # Measured 0.736 against 0.639: the default's small starting balls (0.5-0.75 res,
+    # 0.10-0.15 mm at the coarse res) are nearly visible through this band already, so
+    # the finer res gains less than the 0.1 asserted with the earlier 1-2 res starts.
+    assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.05
 
 
 def _planar(n, pitch):
