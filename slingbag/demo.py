@@ -367,7 +367,7 @@ def run_demo(
         "preset": preset,
         "model_based_grid": {
             "shape": list(mb_shape),
-            "spacing": float(mb_spacing[0]),
+            "spacing": round(float(mb_spacing[0]), 9),
             "iterations": int(mb.attrs["iterations"]),
         },
         "metrics": demo.metrics,
