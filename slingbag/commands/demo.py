@@ -11,7 +11,7 @@ def register(subparsers) -> None:
         "demo",
         help="end-to-end demo: simulate, reconstruct (UBP, model-based, SlingBAG), compare",
         description="Simulate hard-edged vessels on a sparse planar array with the "
-        "benchmark's exact simulator (12 MHz low-pass, 1 %% noise), reconstruct them with "
+        "benchmark's exact simulator (12 MHz low-pass, 1 % noise), reconstruct them with "
         "UBP, the model-based baseline (TV on a voxel grid chosen from the data) and "
         "SlingBAG, and write the data, the three results, the cloud as PLY, a comparison "
         "figure and a metrics table (SSIMs, CNR, time, peak memory) into one folder.",
