@@ -1,4 +1,5 @@
-"""The independent benchmark: cases, their data, and UBP against slingbag on each.
+"""The independent benchmark: cases, their data, and UBP, the model-based baseline and
+slingbag on each.
 
 No case's signals come from slingbag's radiator: :mod:`slingbag.benchmark.exact` radiates
 hard-edged voxel phantoms (:mod:`slingbag.benchmark.phantoms`), and
