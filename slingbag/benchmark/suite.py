@@ -375,39 +375,42 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
     seconds and the extra numbers worth reporting, among them ``peak_memory_bytes``: the
     largest resident set above the level at the method's start (:class:`PeakMemory`)."""
     from ..peakmem import PeakMemory
+
+    with PeakMemory() as mem:
+        volume, seconds, extra = _run_method(case, acq, method, overrides, progress)
+    extra["peak_memory_bytes"] = mem.bytes
+    return volume, seconds, extra
+
+
+def _run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
     from ..reconstruct import reconstruct
     from ..ubp import ubp
 
     truth = acq.truth_volume
+    start = time.perf_counter()
     extra = {}
-    with PeakMemory() as mem:
-        start = time.perf_counter()
-        if method in ("ubp", "mb"):
-            # The baselines see the data slingbag fits: offsets removed, dead channels out.
-            from ..conditioning import clean_acquisition
+    if method in ("ubp", "mb"):
+        # The baselines see the data slingbag fits: offsets removed, dead channels out.
+        from ..conditioning import clean_acquisition
 
-            clean = clean_acquisition(acq)
-            if method == "ubp":
-                volume = ubp(clean, truth.origin, truth.spacing, truth.shape)
-            else:
-                volume, info = _model_based_on_truth_box(clean, truth)
-                extra.update(info)
+        clean = clean_acquisition(acq)
+        if method == "ubp":
+            volume = ubp(clean, truth.origin, truth.spacing, truth.shape)
         else:
-            cfg = _config_for(case, method, acq, overrides)
-            rec = reconstruct(acq, cfg, progress=progress)
-            volume = rec.volume
-            extra["balls"] = len(rec.cloud)
-            extra["region_holds"] = truth_inside(
-                truth, rec.attrs["region_lo"], rec.attrs["region_hi"]
-            )
-            if "calibrated_sound_speed" in rec.attrs:
-                extra["sound_speed"] = float(rec.attrs["calibrated_sound_speed"])
-            history = rec.history.get("data_loss", rec.history.get("loss"))
-            if history is not None and len(history):
-                extra["final_loss"] = float(np.asarray(history)[-1])
-        seconds = time.perf_counter() - start
-    extra["peak_memory_bytes"] = mem.bytes
-    return volume, seconds, extra
+            volume, info = _model_based_on_truth_box(clean, truth)
+            extra.update(info)
+    else:
+        cfg = _config_for(case, method, acq, overrides)
+        rec = reconstruct(acq, cfg, progress=progress)
+        volume = rec.volume
+        extra["balls"] = len(rec.cloud)
+        extra["region_holds"] = truth_inside(truth, rec.attrs["region_lo"], rec.attrs["region_hi"])
+        if "calibrated_sound_speed" in rec.attrs:
+            extra["sound_speed"] = float(rec.attrs["calibrated_sound_speed"])
+        history = rec.history.get("data_loss", rec.history.get("loss"))
+        if history is not None and len(history):
+            extra["final_loss"] = float(np.asarray(history)[-1])
+    return volume, time.perf_counter() - start, extra
 
 
 def _model_based_on_truth_box(acq, truth):
