@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 
 import slingbag
-from slingbag.model.radiator import simulate
+from slingbag.model.radiator import RadiatorModel, simulate
 from slingbag.model.response import SensorResponse
 from slingbag.model_based import (
     GridOperator,
+    auto_grid,
     lowpass_response,
     model_based_solve,
     noise_level,
     noise_windows,
+    system_matrix_bytes,
 )
 from slingbag.tv import div, grad, prox_tv_nonneg, tv
 
@@ -55,15 +57,57 @@ def test_operator_and_adjoint_pass_the_dot_product_test(rng):
         lhs = float((ax * r).sum())
         rhs = float((x * atr).sum())
         assert lhs == pytest.approx(rhs, rel=2e-4)
-    # And it is the radiator: A x with neither filter is forward_signals of the balls.
-    plain = GridOperator(acq, origin, spacing, shape)
+    # And it is the radiator: A x with neither filter is forward_signals of the balls,
+    # by either algorithm (the default split one is the uncut profile).
     x = rng.random(shape)
-    sim = simulate(
-        slingbag.GaussianCloud(plain.centres, x.ravel(), plain.sigmas),
-        acq,
-        model="gaussian",
-    ).signals
-    assert np.allclose(plain.forward(x), sim, rtol=1e-5, atol=1e-6 * np.abs(sim).max())
+    for algorithm in ("split", "windowed"):
+        plain = GridOperator(acq, origin, spacing, shape, algorithm=algorithm)
+        sim = simulate(
+            slingbag.GaussianCloud(plain.centres, x.ravel(), plain.sigmas),
+            acq,
+            model=RadiatorModel("gaussian", algorithm=algorithm),
+        ).signals
+        assert np.allclose(plain.forward(x), sim, rtol=1e-5, atol=1e-6 * np.abs(sim).max())
+
+
+def test_windowed_operator_is_adjoint_too(rng):
+    phantom, acq = _scene(noise=0.0)
+    op = GridOperator(acq, *_grid(phantom), algorithm="windowed")
+    x = rng.random(op.shape)
+    r = rng.standard_normal((acq.n_sensors, acq.n_samples))
+    lhs = float((op.forward(x).astype(np.float64) * r).sum())
+    assert lhs == pytest.approx(float((x * op.adjoint(r)).sum()), rel=2e-4)
+
+
+def test_auto_grid_keeps_an_iteration_within_its_budget():
+    _, acq = _scene(noise=0.0)  # 64 sensors
+    lo, hi = np.zeros(3), np.array([20e-3, 20e-3, 6e-3])
+    for budget in (1e6, 3e6, 15e6):
+        origin, spacing, shape = auto_grid(acq, lo, hi, budget=budget)
+        pairs = np.prod(shape) * acq.n_sensors
+        assert 0.5 * budget < pairs <= 1.5 * budget, (budget, shape)
+        assert np.allclose(origin, lo) and np.all(
+            origin + (np.array(shape) - 1) * spacing >= hi - spacing
+        )
+    # Never finer than asked, however large the budget.
+    _, spacing, _ = auto_grid(acq, lo, hi, finest=0.3e-3, budget=1e12)
+    assert spacing[0] == pytest.approx(0.3e-3)
+    # More sensors, coarser grid for the same budget.
+    more = acq.replace(
+        signals=np.zeros((4 * acq.n_sensors, acq.n_samples), np.float32),
+        positions=np.tile(acq.positions, (4, 1)),
+        normals=None,
+        areas=None,
+    )
+    assert auto_grid(more, lo, hi, budget=3e6)[1][0] > auto_grid(acq, lo, hi, budget=3e6)[1][0]
+
+
+def test_system_matrix_size_counts_each_pairs_samples():
+    _, acq = _scene(noise=0.0)  # 40 MHz, 1,500 m/s: 0.25 mm is 6.67 samples
+    n = system_matrix_bytes(acq, 1000, 0.25e-3)
+    per_pair = int(np.ceil(6 * 0.25e-3 / 1500 * 40e6)) + 1
+    assert n == 1000 * acq.n_sensors * per_pair * 8
+    assert system_matrix_bytes(acq, 1000, 0.25e-3, taps=10) == n + 1000 * acq.n_sensors * 80
 
 
 def test_grad_and_div_are_adjoint(rng):

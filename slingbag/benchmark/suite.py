@@ -1,4 +1,5 @@
-"""The independent benchmark: cases, their data, and UBP against slingbag on each.
+"""The independent benchmark: cases, their data, and UBP, the model-based baseline and
+slingbag on each.
 
 No case's signals come from slingbag's radiator: :mod:`slingbag.benchmark.exact` radiates
 hard-edged voxel phantoms (:mod:`slingbag.benchmark.phantoms`), and
@@ -25,7 +26,7 @@ from .exact import simulate_voxels
 
 log = logging.getLogger("slingbag")
 
-METHODS = ("ubp", "default", "fast")  # also "mb": the model-based baseline (slow)
+METHODS = ("ubp", "default", "fast")  # also "mb": the model-based baseline
 SCORES = ("ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "cnr")
 # Bump when the simulator, the phantoms or the conditions change: cached data are keyed on it.
 DATA_VERSION = 1
@@ -370,8 +371,18 @@ def _config_for(case: Case, preset: str, acq: Acquisition, overrides: dict | Non
 
 
 def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
-    """Reconstruct ``acq`` with ``method`` ("ubp" or a preset name); the volume, its
-    seconds and the extra numbers worth reporting."""
+    """Reconstruct ``acq`` with ``method`` ("ubp", "mb" or a preset name); the volume, its
+    seconds and the extra numbers worth reporting, among them ``peak_memory_bytes``: the
+    largest resident set above the level at the method's start (:class:`PeakMemory`)."""
+    from ..peakmem import PeakMemory
+
+    with PeakMemory() as mem:
+        volume, seconds, extra = _run_method(case, acq, method, overrides, progress)
+    extra["peak_memory_bytes"] = mem.bytes
+    return volume, seconds, extra
+
+
+def _run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
     from ..model.backproject import ubp
     from ..reconstruct import reconstruct
 
@@ -386,7 +397,8 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
         if method == "ubp":
             volume = ubp(clean, truth.origin, truth.spacing, truth.shape)
         else:
-            volume = _model_based_on_truth_box(clean, truth)
+            volume, info = _model_based_on_truth_box(clean, truth)
+            extra.update(info)
     else:
         cfg = _config_for(case, method, acq, overrides)
         rec = reconstruct(acq, cfg, progress=progress)
@@ -401,20 +413,24 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
     return volume, time.perf_counter() - start, extra
 
 
-# Model-based grid: the truth's box at this spacing (its cost grows with the unknowns).
-MB_SPACING = 0.3e-3
-
-
 def _model_based_on_truth_box(acq, truth):
-    """The model-based baseline on the truth's box (as UBP gets), with the file's
-    response when it has one and the data-chosen TV weight."""
-    from ..core.volume import grid_for_region
-    from ..model_based import model_based
+    """The model-based baseline on the truth's box (the box UBP gets), its grid chosen
+    from the data by :func:`slingbag.model_based.auto_grid`, with the file's response when
+    it has one and the data-chosen TV weight; the volume and what to report of the run."""
+    from ..model_based import MB_ITERATIONS, auto_grid, model_based_solve
 
     lo = truth.origin
     hi = truth.origin + (np.asarray(truth.shape) - 1) * truth.spacing
-    origin, spacing, shape = grid_for_region(lo, hi, MB_SPACING)
-    return model_based(acq, origin, spacing, shape, iterations=100)
+    origin, spacing, shape = auto_grid(acq, lo, hi)
+    res = model_based_solve(acq, origin, spacing, shape, iterations=MB_ITERATIONS)
+    info = {
+        "unknowns": int(np.prod(shape)),
+        "mb_spacing": float(spacing[0]),
+        "iterations": int(res.attrs["iterations"]),
+        "tv_weight": float(res.attrs["tv_weight"]),
+        "system_matrix_bytes": float(res.attrs["system_matrix_bytes"]),
+    }
+    return res.volume, info
 
 
 def truth_inside(truth, lo, hi) -> float:
@@ -497,29 +513,36 @@ def select(names=None, tags=None, suite=SUITE) -> list:
     return out
 
 
+def _mb(n_bytes) -> str:
+    return "" if n_bytes is None else f"{n_bytes / 2**20:.0f}"
+
+
 def table(results: dict, methods=METHODS) -> str:
-    """Markdown table: one row per case and method, then the mean over cases."""
-    head = "| case | method | SSIM MAP-z | MAP-y | MAP-x | slice | CNR | time (s) |"
-    lines = [head, "|" + "---|" * 8]
+    """Markdown table: one row per case and method, then the mean over cases.  Memory is
+    each run's peak resident set above the level at its start, MiB (``run_method``)."""
+    head = "| case | method | SSIM MAP-z | MAP-y | MAP-x | slice | CNR | time (s) | memory (MiB) |"
+    lines = [head, "|" + "---|" * 9]
     for name, rows in results.items():
         for method in methods:
             if method in rows and "error" in rows[method]:
-                lines.append(f"| {name} | {method} | failed: {rows[method]['error'][:60]} |||||")
+                lines.append(f"| {name} | {method} | failed: {rows[method]['error'][:60]} ||||||")
             elif method in rows:
                 r = rows[method]
                 lines.append(
                     f"| {name} | {method} | {r['ssim_map_z']:.3f} | {r['ssim_map_y']:.3f} | "
                     f"{r['ssim_map_x']:.3f} | {r['ssim_slice']:.3f} | {r['cnr']:.1f} | "
-                    f"{r['seconds']:.0f} |"
+                    f"{r['seconds']:.0f} | {_mb(r.get('peak_memory_bytes'))} |"
                 )
     for method in methods:
         got = [rows[method] for rows in results.values() if "ssim_map_z" in rows.get(method, {})]
         if got:
             mean = {k: float(np.mean([g[k] for g in got])) for k in (*SCORES, "seconds")}
+            mems = [g["peak_memory_bytes"] for g in got if "peak_memory_bytes" in g]
             lines.append(
                 f"| **mean of {len(got)}** | {method} | {mean['ssim_map_z']:.3f} | "
                 f"{mean['ssim_map_y']:.3f} | {mean['ssim_map_x']:.3f} | "
-                f"{mean['ssim_slice']:.3f} | {mean['cnr']:.1f} | {mean['seconds']:.0f} |"
+                f"{mean['ssim_slice']:.3f} | {mean['cnr']:.1f} | {mean['seconds']:.0f} | "
+                f"{_mb(max(mems)) + ' (max)' if mems else ''} |"
             )
     return "\n".join(lines)
 

@@ -169,9 +169,12 @@ def _metrics_line(m: dict) -> str:
         ("ssim_map_y", "front", "{:.3f}"),
         ("snr_db", "SNR", "{:.1f} dB"),
         ("cnr", "CNR", "{:.2f}"),
+        # What a run cost, where the caller measured it (the demo does).
+        ("seconds", "", "{:.1f} s"),
+        ("peak_memory_mib", "peak", "{:.0f} MiB"),
     ):
         if key in m and m[key] is not None:
-            parts.append(f"{label} " + fmt.format(float(m[key])))
+            parts.append((f"{label} " if label else "") + fmt.format(float(m[key])))
     return ", ".join(parts)
 
 
