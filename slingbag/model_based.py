@@ -53,7 +53,7 @@ GAIN = 4.0
 #: Too few noise samples for an estimate: ask for an explicit ``tv`` instead.
 MIN_NOISE_SAMPLES = 200
 #: How the grid's balls are radiated.  Every voxel is a ball of the same sigma, one class
-#: of :mod:`slingbag.gauss_split`, so the uncut closed form by per-class FFT is 2.5-5 x
+#: of :mod:`slingbag.model.gauss_split`, so the uncut closed form by per-class FFT is 2.5-5 x
 #: cheaper than the windowed sum (0.3-0.5 mm grids, 144 sensors) and needs no 3-sigma cut.
 ALGORITHM = "split"
 #: :func:`auto_grid`'s default cost of one iteration, in voxel-sensor pairs (each voxel's
@@ -197,7 +197,7 @@ def auto_grid(acq: Acquisition, lo, hi, *, finest: float | None = None, budget=P
     Returns
     -------
     origin, spacing, shape
-        As :func:`slingbag.volume.grid_for_region`.
+        As :func:`slingbag.core.volume.grid_for_region`.
     """
     from .core.volume import grid_for_region
     from .model.backproject import _round_sig
@@ -336,8 +336,9 @@ def model_based_solve(
         Width of the zero-phase Gaussian both model and data pass through, in units of
         half the spacing travelled at c (as ``loss.lowpass`` of the presets); 0: none.
     algorithm : {"split", "windowed"}
-        How the radiator evaluates the grid's balls (:class:`slingbag.forward.RadiatorModel`):
-        the uncut Gaussian by per-class FFT (default, faster on a grid) or cut at 3 sigma.
+        How the radiator evaluates the grid's balls
+        (:class:`slingbag.model.radiator.RadiatorModel`): the uncut Gaussian by per-class
+        FFT (default, faster on a grid) or cut at 3 sigma.
     progress : bool
         Show a progress bar.
     checkpoint, checkpoint_every, resume

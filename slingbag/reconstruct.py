@@ -14,6 +14,7 @@ the calibration passes (``passes``).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,6 @@ def reconstruct(
 def _result(last: PassResult, cfg: dict) -> Reconstruction:
     """The last pass's cloud splatted onto the output grid over the (carried) region,
     with the attributes of the result file."""
-    import time
 
     from .model.voxelize import voxelize
 

@@ -194,7 +194,7 @@ def test_region_moves_with_the_carried_cloud():
     box = Box(lo, hi)
     carry = cal.carry(state, start.positions)
     before = state.xyz.copy()
-    cal._carry_cloud(state, carry, 0.0, 100e-9, start.sound_speed, box)
+    cal.timing_params._carry_cloud(state, carry, 0.0, 100e-9, start.sound_speed, box)
     shift = (state.xyz - before)[:, 2].mean()
     # t0 later -> waves arrive at earlier samples -> the cloud recedes from the array.
     assert shift > 0.05e-3
@@ -243,6 +243,40 @@ def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     assert np.array_equal(resumed.history["loss"], ref.history["loss"])
 
 
+def test_a_checkpoint_of_more_passes_resumes_into_the_last_pass(tmp_path):
+    """A run stopped in the second of three passes, resumed with two, continues in its
+    last pass (the fingerprint leaves the number of passes out)."""
+    cloud, sensors = _scene()
+    acq = simulate(cloud, sensors, n_samples=768, sound_speed=1540.0, t0=0.3e-6, seed=2)
+    start = acq.replace(sound_speed=1520.0)
+    cfg = load_config("fast")
+    cfg["init"]["balls"] = 300
+    cfg["coarse"]["iterations"], cfg["fine"]["iterations"] = 4, 8
+    cfg["calibrate"]["params"] = ["sound_speed"]
+    cfg["calibrate"]["passes"] = 3
+    kw = dict(region=[-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3], progress=False, seed=0)
+    ckpt = tmp_path / "run.ckpt.npz"
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def stop_in_pass_two(it, loss, state):
+        calls.append(it)
+        if len(calls) == 12 + 11:
+            raise Stop
+
+    with pytest.raises(Stop):
+        reconstruct(
+            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=stop_in_pass_two, **kw
+        )
+    fewer = {**cfg, "calibrate": {**cfg["calibrate"], "passes": 2}}
+    rec = reconstruct(start, fewer, checkpoint=ckpt, checkpoint_every=5, resume=True, **kw)
+    assert rec.attrs["calibration_passes"] == 2
+    assert list(np.unique(rec.history["pass"])) == [0, 1]
+
+
 def test_region_does_not_grow_when_steps_cancel():
     start, moved, cal, state = _carry_setup()
     lo, hi = np.array([-3e-3, -3e-3, 6e-3]), np.array([3e-3, 3e-3, 9e-3])
@@ -250,7 +284,9 @@ def test_region_does_not_grow_when_steps_cancel():
     for k in range(200):
         carry = cal.carry(state, start.positions)
         sign = 1.0 if k % 2 == 0 else -1.0
-        cal._carry_cloud(state, carry, sign * 1.5, sign * 10e-9, start.sound_speed, box)
+        cal.timing_params._carry_cloud(
+            state, carry, sign * 1.5, sign * 10e-9, start.sound_speed, box
+        )
     new_lo, new_hi = box.lo, box.hi
     # (second-order drift only: the step back is carried at the new sound speed)
     assert np.allclose(new_lo, lo, atol=1e-5) and np.allclose(new_hi, hi, atol=1e-5)

@@ -146,3 +146,20 @@ def test_a_checkpoint_of_other_data_or_settings_is_refused(rng, tmp_path):
     with pytest.raises(InputError, match="other data or settings"):
         _run(acq, changed, ckpt, resume=True)
     _run(acq, cfg, ckpt, resume=True)  # its own data and settings resume
+
+
+def test_resuming_with_other_iterations_or_seed_is_refused(rng, tmp_path):
+    # The stages' lengths set the switch, the decay and the density schedule: another
+    # --iterations would not be the run the checkpoint belongs to; nor would another seed.
+    from slingbag.errors import InputError
+
+    truth, acq = _small_case(rng)
+    cfg = _response_cfg()
+    ckpt = tmp_path / "run.ckpt.npz"
+    with pytest.raises(Stop):
+        _run(acq, cfg, ckpt, stop_at=17)
+    kw = dict(region=REGION, progress=False, checkpoint=ckpt, checkpoint_every=5, resume=True)
+    with pytest.raises(InputError, match="other data or settings"):
+        reconstruct(acq, cfg, seed=4, iterations=60, **kw)
+    with pytest.raises(InputError, match="other data or settings"):
+        reconstruct(acq, cfg, seed=5, **kw)

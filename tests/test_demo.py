@@ -64,7 +64,7 @@ def test_demo_writes_every_file(demo_run, capsys):
     mb = read_result(out / "model_based.h5")
     assert mb.attrs["method"] == "model_based" and mb.attrs["sensor_response"] is False
     assert {"loss", "discrepancy", "tv"} <= set(mb.history) and mb.history["loss"].size > 0
-    assert mb.attrs["peak_memory_bytes"] > 0 and mb.attrs["time_s"] > 0
+    assert mb.attrs["peak_memory_bytes"] >= 0 and mb.attrs["time_s"] > 0
     rec = read_result(out / "slingbag.h5")
     assert rec.attrs["method"] == "slingbag" and rec.attrs["model"] == "gaussian"
     assert rec.cloud is not None and len(rec.cloud) > 0

@@ -147,8 +147,14 @@ def test_guard_undoes_a_recent_density_step_else_rolls_back(rng):
     run.it = 30  # no density step just before: a rollback, rates halved
     assert guard.recover(run, np.nan, 3, said.append)
     assert "rolled back" in said[-1] and run.it == 20 and run.lr_scale == 0.5
+    run.it = 25
+    guard.note_step(run, 0.05, "fine")  # the best state: after iteration 25
+    best_p0 = run.cloud.p0.copy()
+    run.cloud.p0 *= 7
     run.guard.retries = 3
-    assert not guard.recover(run, np.nan, 3, said.append)  # out of retries: stop
+    assert not guard.recover(run, np.nan, 3, said.append)  # out of retries: stop ...
+    assert np.array_equal(run.cloud.p0, best_p0)  # ... with the best state
+    assert run.it == 25  # the iterations run are not undone
 
 
 def test_plan_schedule(rng):

@@ -1,6 +1,6 @@
 """The divergence guard: a NaN or exploding loss undoes the density step just before it,
-or rolls the run back and halves the learning rates, or (past ``run.max_retries``) stops
-with the best state so far."""
+or rolls the run back and halves the learning rates, or (past ``run.max_retries`` of the
+configuration) stops with the best state so far."""
 
 from __future__ import annotations
 

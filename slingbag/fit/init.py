@@ -22,7 +22,7 @@ def initial_cloud(plan: Plan, rng, init_cloud=None) -> tuple[CloudState, float]:
     else:
         acq_scaled = plan.acq.replace(signals=plan.meas)
         n0 = initial_count(cfg, plan.lo, plan.hi, res)
-        xyz, w = initial_positions(cfg, acq_scaled, plan.lo, plan.hi, n0, rng)
+        xyz, w = initial_positions(cfg, acq_scaled, plan.lo, plan.hi, res, n0, rng)
         sigma = rng.uniform(*cfg["init"]["sigma"], len(w)) * res
         sigma = np.minimum(sigma, plan.sigma_max or np.inf)
         p0 = w * fit_amplitude(xyz, w, sigma, acq_scaled, plan.model)
@@ -39,11 +39,10 @@ def initial_count(cfg, lo, hi, res) -> int:
     return max(16, min(n, int(cfg["density"]["max_balls"])))
 
 
-def initial_positions(cfg, acq_scaled, lo, hi, n_balls, rng):
-    """Initial centres: where a back-projection is bright, plus a uniform share; and
-    relative weights for their amplitudes."""
+def initial_positions(cfg, acq_scaled, lo, hi, res, n_balls, rng):
+    """Initial centres: where a back-projection is bright (on a grid of spacing ``res``),
+    plus a uniform share; and relative weights for their amplitudes."""
     icfg = cfg["init"]
-    res = float(cfg["region"]["res"])
     uniform_share = 1.0 if icfg["method"] == "uniform" else float(icfg["uniform_fraction"])
     n_uni = int(round(uniform_share * n_balls))
     n_bp = n_balls - n_uni

@@ -287,9 +287,6 @@ class Calibration:
     def carry(self, state, sensors) -> dict:
         return self.timing_params.carry(state, sensors)
 
-    def _carry_cloud(self, state, carry, dc, dt0, c_old, box=None) -> None:
-        self.timing_params._carry_cloud(state, carry, dc, dt0, c_old, box)
-
     def model(self, raw: np.ndarray, sensors: np.ndarray) -> np.ndarray:
         """Radiator signals -> what the sensors record."""
         return self.gains.apply(apply_response(raw, self.response), sensors)

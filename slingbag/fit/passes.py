@@ -117,7 +117,7 @@ def run_pass(
         }
     path = Path(checkpoint) if checkpoint else None
     ckpt = Checkpointing(path, every, pass_index, start, plan.fingerprint() if path else None)
-    run = start_run(plan, ckpt if resume else None, init_cloud, pass_index)
+    run = start_run(plan, ckpt if resume else None, init_cloud, pass_index, started)
     bar = Progress(plan.n_total, run.it, progress)
     try:
         run_loop(run, plan, bar, callback, ckpt)
@@ -138,10 +138,12 @@ def run_pass(
     )
 
 
-def start_run(plan: Plan, resume_from, init_cloud, pass_index: int) -> RunState:
+def start_run(plan: Plan, resume_from, init_cloud, pass_index: int, started=None) -> RunState:
     """The state a pass starts from: the checkpoint's of ``resume_from`` (a
     :class:`~slingbag.fit.loop.Checkpointing`) when its file exists, or a fresh (or
-    given) cloud."""
+    given) cloud.  ``started`` (``time.perf_counter()``) is when the pass began: the
+    history's times count from it."""
+    started = time.perf_counter() if started is None else started
     params = Calibration(plan.acq, plan.cfg)
     if plan.tradeoff is not None:
         steps = params.scale_rates(plan.tradeoff)
@@ -153,11 +155,13 @@ def start_run(plan: Plan, resume_from, init_cloud, pass_index: int) -> RunState:
             )
     if resume_from is not None and resume_from.path is not None and resume_from.path.exists():
         run = load_checkpoint(resume_from.path, params, resume_from.fingerprint)
+        run.started = started
         log.info("resumed from %s at iteration %d", resume_from.path, run.it)
         return run
     rng = np.random.default_rng(plan.seed)
     cloud, p0_unit = initial_cloud(plan, rng, init_cloud)
-    run = RunState(cloud=cloud, params=params, box=Box(plan.lo, plan.hi), rng=rng, p0_unit=p0_unit)
+    box = Box(plan.lo, plan.hi)
+    run = RunState(cloud=cloud, params=params, box=box, rng=rng, p0_unit=p0_unit, started=started)
     run.guard.rollback = run.snapshot()
     log.info(
         "initial cloud: %d balls (%s), res %.3g mm, amplitude unit %.3g",

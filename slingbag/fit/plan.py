@@ -22,7 +22,7 @@ from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
 from .density import DensityStrategy
 from .objective import Objective, stage_lowpass
-from .params import build_response, timing_params
+from .params import TIMING, build_response, timing_params
 from .timing import expected_errors, timing_tradeoff
 
 log = logging.getLogger("slingbag")
@@ -95,12 +95,17 @@ class Plan:
 
     def fingerprint(self) -> str:
         """A digest of what a checkpoint of this pass must have been written for: the
-        signals, the sensor positions, the timing values and the configuration."""
+        signals, the sensor positions, the timing values, the stages' lengths, the seed
+        and the configuration (less the number of calibration passes: a checkpoint of a
+        run with more passes resumes into this run's last one)."""
         h = hashlib.sha256()
         for a in (self.meas, self.acq.positions):
             h.update(np.ascontiguousarray(a).tobytes())
+        cfg = copy.deepcopy(self.cfg)
+        cfg["calibrate"].pop("passes", None)
         a = self.acq
-        h.update(json.dumps([a.fs, a.sound_speed, a.t0, to_toml(self.cfg)]).encode())
+        run = [a.fs, a.sound_speed, a.t0, self.n_coarse, self.n_fine, self.seed]
+        h.update(json.dumps([*run, to_toml(cfg)]).encode())
         return h.hexdigest()
 
 
@@ -308,8 +313,6 @@ def check_memory(need: int) -> None:
 
 def say_tradeoff(t: dict, params: list, fs: float) -> None:
     """Log what the array lets the calibration resolve (see ``timing_tradeoff``)."""
-    from .params import TIMING
-
     e = expected_errors(t, fs)
     if params != list(TIMING):
         one = (

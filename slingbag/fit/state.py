@@ -1,9 +1,11 @@
 """Everything one reconstruction pass carries from iteration to iteration, in one object.
 
-:class:`RunState` is what a snapshot copies, a rollback restores and a checkpoint writes:
-the cloud with its optimiser moments, the learned acquisition parameters, the region box
-(the one owner of the region: the sound-speed and t0 steps carry it with the cloud), the
-random generator, the loss history and the divergence guard's bookkeeping.
+:class:`RunState` holds the cloud with its optimiser moments, the learned acquisition
+parameters, the region box (the one owner of the region: the sound-speed and t0 steps
+carry it with the cloud), the random generator, the loss history and the divergence
+guard's bookkeeping; a checkpoint writes all of it.  A snapshot (what a rollback
+restores) holds the parts a step changes: the cloud, the parameters, the box, Adam's
+step count and the learning-rate factor.
 """
 
 from __future__ import annotations

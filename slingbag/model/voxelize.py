@@ -96,7 +96,8 @@ def _splat(cloud, origin, spacing, out, model_id, cut):
     p0 = np.ascontiguousarray(cloud.p0, dtype=np.float32)
     sigma = np.ascontiguousarray(cloud.sigma, dtype=np.float32)
     h = [float(s) for s in spacing]
-    reach = float(sigma.max(initial=0.0)) * max(cut, 3.0) / h[0]  # voxels along x
+    model = next(name for name, i in MODELS.items() if i == model_id)
+    reach = float(sigma.max(initial=0.0)) * support(model, cut) / h[0]  # voxels along x
     rows = int(min(out.shape[0], np.ceil(2 * reach) + 2))
     splat(centres, p0, sigma, out, h[0], h[1], h[2], cut, rows, model_id)
 
