@@ -173,11 +173,10 @@ def run_demo(
     from .config import load_config
     from .core.acquisition import Acquisition
     from .core.arrays import planar_grid
-    from .io.native import write_acquisition, write_result
+    from .io.native import write_acquisition
     from .io.ply import write_ply
     from .model.backproject import ubp
     from .model_based import auto_grid, model_based_solve
-    from .peakmem import PeakMemory
     from .reconstruct import reconstruct
     from .report.figures import comparison_figure
     from .report.metrics import metrics
@@ -252,47 +251,25 @@ def run_demo(
     )
 
     truth = phantom.truth
-    with PeakMemory() as ubp_mem:
-        t = time.perf_counter()
-        ubp_volume = ubp(acq, truth.origin, truth.spacing, truth.shape)
-        ubp_seconds = time.perf_counter() - t
-    demo.files["ubp"] = out / "ubp.h5"
-    write_result(
-        demo.files["ubp"],
-        volume=ubp_volume,
-        attrs={
-            "method": "ubp",
-            "time_s": ubp_seconds,
-            "peak_memory_bytes": ubp_mem.bytes,
-            "source": str(demo.files["acquisition"]),
-        },
-        sensors=acq.positions,
+    ubp_volume, ubp_seconds, ubp_peak = _measured(
+        lambda: ubp(acq, truth.origin, truth.spacing, truth.shape)
     )
+    _save(demo, "ubp", out, acq, ubp_seconds, ubp_peak, {"method": "ubp"}, volume=ubp_volume)
     log.info("demo [3/6] UBP on %s voxels in %.1f s", "x".join(map(str, truth.shape)), ubp_seconds)
 
     # The model-based baseline on the box slingbag reconstructs, at the spacing that keeps
     # an iteration within the demo's budget for this array.
     box_lo, box_hi = box[:, 0], box[:, 1]
     mb_origin, mb_spacing, mb_shape = auto_grid(acq, box_lo, box_hi, budget=MB_PAIR_BUDGET)
-    with PeakMemory() as mb_mem:
-        t = time.perf_counter()
-        mb = model_based_solve(
+    mb, mb_seconds, mb_peak = _measured(
+        lambda: model_based_solve(
             acq, mb_origin, mb_spacing, mb_shape, iterations=MB_ITERATIONS, progress=progress
         )
-        mb_seconds = time.perf_counter() - t
-    demo.files["model_based"] = out / "model_based.h5"
-    write_result(
-        demo.files["model_based"],
-        volume=mb.volume,
-        history=mb.history,
-        attrs={
-            **mb.attrs,
-            "time_s": mb_seconds,
-            "peak_memory_bytes": mb_mem.bytes,
-            "source": str(demo.files["acquisition"]),
-        },
-        sensors=acq.positions,
     )
+    _save(
+        demo, "model_based", out, acq, mb_seconds, mb_peak, mb.attrs,
+        volume=mb.volume, history=mb.history,
+    )  # fmt: skip
     log.info(
         "demo [4/6] model-based on %s voxels (%.2g mm), %d iterations in %.1f s",
         "x".join(map(str, mb_shape)),
@@ -302,31 +279,16 @@ def run_demo(
     )
 
     log.info("demo [5/6] SlingBAG (preset %s)...", preset)
-    with PeakMemory() as rec_mem:
-        t = time.perf_counter()
-        rec = reconstruct(
-            acq,
-            config,
-            region=spec.region,
-            iterations=spec.iterations,
-            seed=seed,
+    rec, rec_seconds, rec_peak = _measured(
+        lambda: reconstruct(
+            acq, config, region=spec.region, iterations=spec.iterations, seed=seed,
             progress=progress,
         )
-        rec_seconds = time.perf_counter() - t
-    demo.files["slingbag"] = out / "slingbag.h5"
-    write_result(
-        demo.files["slingbag"],
-        volume=rec.volume,
-        cloud=rec.cloud,
-        history=rec.history,
-        attrs={
-            **rec.attrs,
-            "time_s": rec_seconds,
-            "peak_memory_bytes": rec_mem.bytes,
-            "source": str(demo.files["acquisition"]),
-        },
-        sensors=acq.positions,
-    )
+    )  # fmt: skip
+    _save(
+        demo, "slingbag", out, acq, rec_seconds, rec_peak, rec.attrs,
+        volume=rec.volume, cloud=rec.cloud, history=rec.history,
+    )  # fmt: skip
     demo.files["ply"] = out / "slingbag.ply"
     write_ply(demo.files["ply"], rec.cloud)
     log.info("demo [5/6] SlingBAG: %d balls in %.1f s", len(rec.cloud), rec_seconds)
@@ -336,17 +298,17 @@ def run_demo(
         "UBP": {
             **metrics(ubp_volume, truth),
             "seconds": ubp_seconds,
-            "peak_memory_mib": ubp_mem.bytes * mib,
+            "peak_memory_mib": ubp_peak * mib,
         },
         "model-based": {
             **metrics(mb.volume, truth),
             "seconds": mb_seconds,
-            "peak_memory_mib": mb_mem.bytes * mib,
+            "peak_memory_mib": mb_peak * mib,
         },
         "slingbag": {
             **metrics(rec.volume, truth),
             "seconds": rec_seconds,
-            "peak_memory_mib": rec_mem.bytes * mib,
+            "peak_memory_mib": rec_peak * mib,
         },
     }
     table = metrics_table(demo.metrics)
@@ -376,3 +338,23 @@ def run_demo(
     demo.seconds = time.perf_counter() - t_start
     log.info("demo [6/6] metrics and figure written; total %.1f s", demo.seconds)
     return demo
+
+
+def _measured(run):
+    """``run()``'s result, its wall seconds and its peak memory above the start (bytes)."""
+    from .peakmem import PeakMemory
+
+    with PeakMemory() as mem:
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+    return result, seconds, mem.bytes
+
+
+def _save(demo, name, out, acq, seconds, peak, attrs, **result):
+    """Write one method's result as ``OUT/NAME.h5`` with its time, memory and source."""
+    from .io.native import write_result
+
+    demo.files[name] = out / f"{name}.h5"
+    extra = {"time_s": seconds, "peak_memory_bytes": peak, "source": str(demo.files["acquisition"])}
+    write_result(demo.files[name], attrs={**attrs, **extra}, sensors=acq.positions, **result)
