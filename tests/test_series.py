@@ -248,3 +248,20 @@ def test_dynamic_phantom_pulses_and_washes_in():
     assert dyn.radius_scale.min() < 0.95 < 1.05 < dyn.radius_scale.max()
     shapes = {p.volume.shape for p in dyn.frames}
     assert len(shapes) == 1
+
+
+def test_reading_a_series_loads_no_dask():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, slingbag; slingbag.read_series; slingbag.write_series; "
+        "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))"
+    )
+    env_path = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**__import__("os").environ, "PYTHONPATH": env_path},
+    )  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == "False"

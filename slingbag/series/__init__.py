@@ -7,7 +7,6 @@ reconstructs them in chunks on a Dask cluster (:func:`reconstruct_series`), and
 """
 
 from .frames import FrameRef, expand_inputs
-from .runner import DEFAULT_CHUNK, EXECUTOR, TaichiPlugin, reconstruct_series
 from .store import (
     FORMAT_VERSION,
     PART_FORMAT,
@@ -16,6 +15,18 @@ from .store import (
     read_series,
     write_series,
 )
+
+#: Names of the Dask runner, imported when first used: reading a series needs no Dask.
+_RUNNER = ("DEFAULT_CHUNK", "EXECUTOR", "TaichiPlugin", "reconstruct_series")
+
+
+def __getattr__(name):
+    if name in _RUNNER:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CHUNK",
