@@ -143,7 +143,6 @@ def reconstruct(
 def _result(last: PassResult, cfg: dict) -> Reconstruction:
     """The last pass's cloud splatted onto the output grid over the (carried) region,
     with the attributes of the result file."""
-
     from .model.voxelize import voxelize
 
     plan = last.plan

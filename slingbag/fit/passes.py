@@ -42,14 +42,21 @@ class PassResult:
     started: float
 
 
-def run_passes(acquisition: Acquisition, cfg: dict, *, checkpoint=None, resume=False, **kw):
+def run_passes(
+    acquisition: Acquisition,
+    cfg: dict,
+    *,
+    region=None,
+    init_cloud=None,
+    checkpoint=None,
+    resume=False,
+    **kw,
+):
     """Every pass of a reconstruction; returns the last :class:`PassResult`, the
     histories of all passes and their number.  ``kw`` as :func:`run_pass` takes them."""
     passes = max(1, int(cfg["calibrate"]["passes"])) if timing_params(cfg) else 1
     ckpt = Path(checkpoint) if checkpoint else None
     first, acq, histories = 0, acquisition, []
-    region = kw.pop("region", None)
-    init_cloud = kw.pop("init_cloud", None)
     if resume and ckpt is not None and ckpt.exists():
         # A checkpoint from a run with more passes ends in this run's last one.
         index, start = checkpoint_pass(ckpt)
@@ -138,12 +145,11 @@ def run_pass(
     )
 
 
-def start_run(plan: Plan, resume_from, init_cloud, pass_index: int, started=None) -> RunState:
+def start_run(plan: Plan, resume_from, init_cloud, pass_index: int, started: float) -> RunState:
     """The state a pass starts from: the checkpoint's of ``resume_from`` (a
     :class:`~slingbag.fit.loop.Checkpointing`) when its file exists, or a fresh (or
     given) cloud.  ``started`` (``time.perf_counter()``) is when the pass began: the
     history's times count from it."""
-    started = time.perf_counter() if started is None else started
     params = Calibration(plan.acq, plan.cfg)
     if plan.tradeoff is not None:
         steps = params.scale_rates(plan.tradeoff)

@@ -81,11 +81,11 @@ def voxelize(
     origin, spacing, shape = _check_grid(origin, spacing, shape)
     out = np.zeros(shape, dtype=np.float32)
     if cloud.n > 0:
-        _splat(cloud, origin, spacing, out, MODELS[model], float(cut))
+        _splat(cloud, origin, spacing, out, model, float(cut))
     return Volume(out, origin, spacing)
 
 
-def _splat(cloud, origin, spacing, out, model_id, cut):
+def _splat(cloud, origin, spacing, out, model, cut):
     from ..backend import ensure_init
 
     ensure_init()
@@ -96,10 +96,9 @@ def _splat(cloud, origin, spacing, out, model_id, cut):
     p0 = np.ascontiguousarray(cloud.p0, dtype=np.float32)
     sigma = np.ascontiguousarray(cloud.sigma, dtype=np.float32)
     h = [float(s) for s in spacing]
-    model = next(name for name, i in MODELS.items() if i == model_id)
     reach = float(sigma.max(initial=0.0)) * support(model, cut) / h[0]  # voxels along x
     rows = int(min(out.shape[0], np.ceil(2 * reach) + 2))
-    splat(centres, p0, sigma, out, h[0], h[1], h[2], cut, rows, model_id)
+    splat(centres, p0, sigma, out, h[0], h[1], h[2], cut, rows, MODELS[model])
 
 
 def grid_for_cloud(
