@@ -225,6 +225,75 @@ def _spread_seeded(xyz: ti.template(), p0: ti.template(), split: ti.template(),
                         fs, c, t0, wide)  # fmt: skip
 
 
+@ti.func
+def _spread_row(xyz: ti.template(), p0: ti.template(), sigma: ti.template(),
+                split: ti.template(), sensors: ti.template(), grid: ti.template(),
+                direct: ti.template(), seeds: ti.template(), centre: ti.template(), s, lo,
+                hi, n_samples, n_grid, margin, taps, fs, c, t0, wide: ti.template()):  # fmt: skip
+    """Split balls ``lo:hi`` of one class onto sensor row ``s``, in blocks (see
+    :func:`spread_rows`)."""
+    block = centre.shape[1]
+    for b0 in range((hi - lo + block - 1) // block):
+        first = lo + b0 * block
+        nb = ti.min(block, hi - first)
+        for t in range(nb):
+            i = first + t
+            R, ok, c0, eu, ed, up, dn, kappa = _seed(
+                xyz, p0, split, sensors, s, i, n_grid, margin, taps, fs, c, t0, wide
+            )
+            centre[s, t] = ti.select(ok, c0, -1)
+            seeds[s, t, 0] = eu
+            seeds[s, t, 1] = ed
+            seeds[s, t, 2] = up
+            seeds[s, t, 3] = dn
+            seeds[s, t, 4] = kappa
+            _incoming_forward(direct, s * n_samples, R, sigma[i], p0[i] / (2.0 * R),
+                              n_samples, fs, c, t0, False)  # fmt: skip
+        for h in range((nb + 1) // 2):
+            ta = 2 * h
+            tb = ti.min(ta + 1, nb - 1)  # an odd block's last ball pairs with itself
+            ca = centre[s, ta]
+            cb = centre[s, tb]
+            if ca >= 0 and cb >= 0:
+                wb = ti.select(tb > ta, 1.0, 0.0)
+                ua = seeds[s, ta, 0]
+                da = seeds[s, ta, 1]
+                pa = seeds[s, ta, 2]
+                qa = seeds[s, ta, 3]
+                ka = seeds[s, ta, 4]
+                ub = seeds[s, tb, 0] * wb
+                db = seeds[s, tb, 1] * wb
+                pb = seeds[s, tb, 2]
+                qb = seeds[s, tb, 3]
+                kb = seeds[s, tb, 4]
+                grid[ca] = grid[ca] + ua
+                grid[cb] = grid[cb] + ub
+                ua *= pa
+                pa *= ka
+                ub *= pb
+                pb *= kb
+                for k in range(taps):
+                    grid[ca + 1 + k] = grid[ca + 1 + k] + ua
+                    grid[ca - 1 - k] = grid[ca - 1 - k] + da
+                    grid[cb + 1 + k] = grid[cb + 1 + k] + ub
+                    grid[cb - 1 - k] = grid[cb - 1 - k] + db
+                    ua *= pa
+                    pa *= ka
+                    da *= qa
+                    qa *= ka
+                    ub *= pb
+                    pb *= kb
+                    db *= qb
+                    qb *= kb
+            else:
+                for b in ti.static(range(2)):
+                    if b == 0 or tb > ta:
+                        _spread_seeded(
+                            xyz, p0, split, sensors, grid, seeds, centre, s, ta + b,
+                            first, n_grid, margin, taps, fs, c, t0, wide,
+                        )  # fmt: skip
+
+
 @ti.kernel
 def spread_rows(
     xyz: nd(dtype=ti.f32, ndim=2),
@@ -236,6 +305,7 @@ def spread_rows(
     direct: nd(dtype=ti.f32, ndim=1),
     seeds: nd(dtype=ti.f32, ndim=3),
     centre: nd(dtype=ti.i32, ndim=2),
+    spacing: ti.i32,
     lo: ti.i32,
     hi: ti.i32,
     n_samples: ti.i32,
@@ -256,76 +326,23 @@ def spread_rows(
     scratch ``seeds (n_sensors, block, 5)`` / ``centre (n_sensors, block)``, then the
     taps, two balls at a time.  Apart, neither phase waits on the other's latency (a
     ball's short tap loop would otherwise stall on its own square root and seeds).
+
+    Row ``s`` is task ``s * spacing``; the other tasks are empty.  Taichi's CPU range-for
+    runs a loop of fewer than about 1,000 iterations on one thread, so a loop over a few
+    hundred sensor rows must be stretched for the rows to be shared between cores.
     """
-    ti.loop_config(block_dim=1)
-    for s in range(sensors.shape[0]):
-        if ti.static(is_direct):
-            for i in range(lo, hi):
-                _spread_pair(
-                    xyz, p0, sigma, split, sensors, grid, direct, s, i, n_samples, n_grid,
-                    margin, taps, fs, c, t0, wide, is_direct, False,
-                )  # fmt: skip
-        else:
-            block = centre.shape[1]
-            for b0 in range((hi - lo + block - 1) // block):
-                first = lo + b0 * block
-                nb = ti.min(block, hi - first)
-                for t in range(nb):
-                    i = first + t
-                    R, ok, c0, eu, ed, up, dn, kappa = _seed(
-                        xyz, p0, split, sensors, s, i, n_grid, margin, taps, fs, c, t0, wide
-                    )
-                    centre[s, t] = ti.select(ok, c0, -1)
-                    seeds[s, t, 0] = eu
-                    seeds[s, t, 1] = ed
-                    seeds[s, t, 2] = up
-                    seeds[s, t, 3] = dn
-                    seeds[s, t, 4] = kappa
-                    _incoming_forward(direct, s * n_samples, R, sigma[i], p0[i] / (2.0 * R),
-                                      n_samples, fs, c, t0, False)  # fmt: skip
-                for h in range((nb + 1) // 2):
-                    ta = 2 * h
-                    tb = ti.min(ta + 1, nb - 1)  # an odd block's last ball pairs with itself
-                    ca = centre[s, ta]
-                    cb = centre[s, tb]
-                    if ca >= 0 and cb >= 0:
-                        wb = ti.select(tb > ta, 1.0, 0.0)
-                        ua = seeds[s, ta, 0]
-                        da = seeds[s, ta, 1]
-                        pa = seeds[s, ta, 2]
-                        qa = seeds[s, ta, 3]
-                        ka = seeds[s, ta, 4]
-                        ub = seeds[s, tb, 0] * wb
-                        db = seeds[s, tb, 1] * wb
-                        pb = seeds[s, tb, 2]
-                        qb = seeds[s, tb, 3]
-                        kb = seeds[s, tb, 4]
-                        grid[ca] = grid[ca] + ua
-                        grid[cb] = grid[cb] + ub
-                        ua *= pa
-                        pa *= ka
-                        ub *= pb
-                        pb *= kb
-                        for k in range(taps):
-                            grid[ca + 1 + k] = grid[ca + 1 + k] + ua
-                            grid[ca - 1 - k] = grid[ca - 1 - k] + da
-                            grid[cb + 1 + k] = grid[cb + 1 + k] + ub
-                            grid[cb - 1 - k] = grid[cb - 1 - k] + db
-                            ua *= pa
-                            pa *= ka
-                            da *= qa
-                            qa *= ka
-                            ub *= pb
-                            pb *= kb
-                            db *= qb
-                            qb *= kb
-                    else:
-                        for b in ti.static(range(2)):
-                            if b == 0 or tb > ta:
-                                _spread_seeded(
-                                    xyz, p0, split, sensors, grid, seeds, centre, s, ta + b,
-                                    first, n_grid, margin, taps, fs, c, t0, wide,
-                                )  # fmt: skip
+    for task in range(sensors.shape[0] * spacing):
+        s = task // spacing
+        if task % spacing == 0:
+            if ti.static(is_direct):
+                for i in range(lo, hi):
+                    _spread_pair(
+                        xyz, p0, sigma, split, sensors, grid, direct, s, i, n_samples, n_grid,
+                        margin, taps, fs, c, t0, wide, is_direct, False,
+                    )  # fmt: skip
+            else:
+                _spread_row(xyz, p0, sigma, split, sensors, grid, direct, seeds, centre, s, lo,
+                            hi, n_samples, n_grid, margin, taps, fs, c, t0, wide)  # fmt: skip
 
 
 @ti.kernel

@@ -31,6 +31,7 @@ R_HI_CHOICES = (1.3, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 # Relative costs (ns on one core, measured on the bench case) of a residual tap, of a
 # (sensor, ball) pair's set-up and of one real FFT per point and log2 length.
 _BLOCK = 128  # balls per block of the CPU spread's seed / tap phases
+_CPU_TASKS = 2048  # the CPU spread's loop is stretched to this many tasks (see spread_rows)
 _COST_TAP, _COST_PAIR, _COST_FFT = 0.9, 27.0, 0.5
 
 
@@ -181,9 +182,10 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     xs, ps, ss, sp = _sorted_inputs(xyz, np.asarray(p0, np.float32), sigma, p, c / fs)
     if per_row:
         scratch = (np.zeros((n_s, _BLOCK, 5), np.float32), np.zeros((n_s, _BLOCK), np.int32))
+        spacing = -(-_CPU_TASKS // n_s)
 
         def spread(*args):
-            kg.spread_rows(*args[:7], *scratch, *args[7:])
+            kg.spread_rows(*args[:7], *scratch, spacing, *args[7:])
     else:
         spread = kg.spread_pairs
     wide = _wide(arch)
