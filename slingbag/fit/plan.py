@@ -118,7 +118,7 @@ def make_plan(
     scale = signal_scale(acq.signals, acq.source)
     meas = (acq.signals / scale).astype(np.float32)
     lo, hi = resolve_region(region, cfg, acq, res)
-    out_spacing = float(spacing or cfg["output"]["spacing"] or res)
+    out_spacing = output_spacing(cfg, spacing)
     need = estimate_memory(acq, cfg, lo, hi, out_spacing)
     check_memory(need)
     log.info("memory estimate: %.2f GiB", need / 2**30)
@@ -284,6 +284,16 @@ def check_region_in_window(acq, lo, hi) -> None:
             f"{seen.sum()} of {len(seen)} sensors can see it",
             hint="check the region's units and position, t0 and the sound speed",
         )
+
+
+def output_spacing(cfg: dict, spacing: float | None = None) -> float:
+    """The output grid's voxel spacing: ``spacing`` if given, else ``output.spacing``, else
+    the smallest ball the fit keeps (``density.prune_sigma`` res).  A coarser grid would
+    blur those balls before anyone looks at them: on the independent benchmark's vessels a
+    grid of 1 res instead of 0.5 res costs 0.01-0.03 SSIM(MAP-z) (README)."""
+    res = float(cfg["region"]["res"])
+    smallest = float(cfg["density"]["prune_sigma"]) * res
+    return float(spacing or cfg["output"]["spacing"] or min(smallest, res))
 
 
 def estimate_memory(acq: Acquisition, cfg: dict, lo, hi, spacing: float) -> int:

@@ -339,7 +339,7 @@ def reconstruct_series(
         files stay for the next run.
     """
     from ..fit.params import timing_params
-    from ..fit.plan import adapt_to_response, resolve_region
+    from ..fit.plan import adapt_to_response, output_spacing, resolve_region
 
     items = [_as_item(f) for f in frames]
     if not items:
@@ -368,7 +368,7 @@ def reconstruct_series(
     warm_cfg = _same_res(warm_cfg, cold_cfg)
     res = float(cold_cfg["region"]["res"])
     lo, hi = resolve_region(region, cold_cfg, first, res)
-    out_spacing = float(spacing or cold_cfg["output"]["spacing"] or res)
+    out_spacing = output_spacing(cold_cfg, spacing)
     origin, spc, shape = grid_for_region(lo, hi, out_spacing)
     arch = arch or os.environ.get("SLINGBAG_ARCH") or None
     opts = {
