@@ -521,6 +521,102 @@ def _finish(xyz: ti.template(), sensors: ti.template(), grad_out: ti.template(),
     )
 
 
+@ti.func
+def _gather_ball(xyz: ti.template(), p0: ti.template(), sigma: ti.template(),
+                 split: ti.template(), sensors: ti.template(), corr: ti.template(),
+                 grad_out: ti.template(), i, n_samples, n_grid, margin, taps, fs, c, t0,
+                 wide: ti.template(), is_direct: ti.template(),
+                 with_scalars: ti.template()):  # fmt: skip
+    """Ball ``i``'s gradients summed over every sensor: (x, y, z, p0, sigma, c, t0)."""
+    step = c / fs
+    n_sensors = sensors.shape[0]
+    a = sigma[i]
+    sb = a / step
+    r = split[i, 3]
+    inv2r2 = split[i, 1]
+    kappa = split[i, 2]
+    acc = ti.Vector([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # x, y, z, p0, sigma, c, t0
+    n_two = 0
+    if ti.static(not is_direct):
+        # Two sensors at a time: the recurrences and sums of both in one loop.
+        n_two = n_sensors // 2
+        for h in range(n_two):
+            sa = 2 * h
+            Ra, ua, rowa, mca, d0a, oka, eua, eda, upa, dna = _gather_seed(
+                xyz, split, sensors, i, sa, n_grid, margin, taps, fs, c, t0, wide
+            )
+            Rb, ub, rowb, mcb, d0b, okb, eub, edb, upb, dnb = _gather_seed(
+                xyz, split, sensors, i, sa + 1, n_grid, margin, taps, fs, c, t0, wide
+            )
+            J0 = ti.Vector([0.0, 0.0])
+            J1 = ti.Vector([0.0, 0.0])
+            J2 = ti.Vector([0.0, 0.0])
+            if oka and okb:
+                ca = rowa + mca
+                cb = rowb + mcb
+                d0 = ti.Vector([d0a, d0b])
+                eu = ti.Vector([eua, eub])
+                ed = ti.Vector([eda, edb])
+                up = ti.Vector([upa, upb])
+                dn = ti.Vector([dna, dnb])
+                # Moments in the tap offset k about the centre, the taps k and -k
+                # taken together: S0 = sum H e, S1 = sum k H e, S2 = sum k^2 H e.
+                S0 = ti.Vector([corr[ca], corr[cb]]) * eu
+                S1 = ti.Vector([0.0, 0.0])
+                S2 = ti.Vector([0.0, 0.0])
+                eu *= up
+                up *= kappa
+                kf = 1.0
+                for k in range(taps):
+                    hu = ti.Vector([corr[ca + 1 + k], corr[cb + 1 + k]]) * eu
+                    hd = ti.Vector([corr[ca - 1 - k], corr[cb - 1 - k]]) * ed
+                    sp = hu + hd
+                    S0 += sp
+                    S1 += (hu - hd) * kf
+                    S2 += sp * (kf * kf)
+                    kf += 1.0
+                    eu *= up
+                    up *= kappa
+                    ed *= dn
+                    dn *= kappa
+                # d = k + d0: back to moments in d = m - u.
+                J0 = S0
+                J1 = S1 + d0 * S0
+                J2 = S2 + 2.0 * d0 * S1 + d0 * d0 * S0
+            else:
+                J0[0], J1[0], J2[0] = _split_sums(
+                    corr, rowa, mca, d0a, oka, eua, eda, upa, dna, kappa, inv2r2, taps,
+                    margin, n_grid,
+                )  # fmt: skip
+                J0[1], J1[1], J2[1] = _split_sums(
+                    corr, rowb, mcb, d0b, okb, eub, edb, upb, dnb, kappa, inv2r2, taps,
+                    margin, n_grid,
+                )  # fmt: skip
+            for b in ti.static(range(2)):
+                Rs = ti.select(b == 0, Ra, Rb)
+                us = ti.select(b == 0, ua, ub)
+                amp1 = split[i, 0] / Rs
+                dl = _split_partials(J0[b], J1[b], J2[b], amp1, p0[i], r, sb, Rs, step)
+                acc += ti.Vector(_finish(xyz, sensors, grad_out, i, sa + b, Rs, us, a, p0[i],
+                                         *dl, n_samples, fs, c, t0, with_scalars))  # fmt: skip
+    for s in range(2 * n_two, n_sensors):
+        if ti.static(is_direct):
+            R, u, m0, frac = _arrival(xyz, sensors, i, s, fs, c, t0, wide)
+            dl = _direct_partials(grad_out, s, R, m0, frac, sb, p0[i], n_samples, step)
+            acc += ti.Vector(_finish(xyz, sensors, grad_out, i, s, R, u, a, p0[i], *dl,
+                                     n_samples, fs, c, t0, with_scalars))  # fmt: skip
+        else:
+            R, u, row, mc, d0, ok, eu, ed, up, dn = _gather_seed(
+                xyz, split, sensors, i, s, n_grid, margin, taps, fs, c, t0, wide
+            )
+            J0, J1, J2 = _split_sums(corr, row, mc, d0, ok, eu, ed, up, dn, kappa, inv2r2,
+                                     taps, margin, n_grid)  # fmt: skip
+            dl = _split_partials(J0, J1, J2, split[i, 0] / R, p0[i], r, sb, R, step)
+            acc += ti.Vector(_finish(xyz, sensors, grad_out, i, s, R, u, a, p0[i], *dl,
+                                     n_samples, fs, c, t0, with_scalars))  # fmt: skip
+    return acc
+
+
 @ti.kernel
 def gather(
     xyz: nd(dtype=ti.f32, ndim=2),
@@ -532,6 +628,7 @@ def gather(
     grad_out: nd(dtype=ti.f32, ndim=1),
     lo: ti.i32,
     hi: ti.i32,
+    spacing: ti.i32,
     n_samples: ti.i32,
     n_grid: ti.i32,
     margin: ti.i32,
@@ -554,99 +651,20 @@ def gather(
     moments, which give the amplitude, arrival and width derivatives.  The direct path and
     the incoming wave read ``grad_out`` itself.  Writes rows ``lo:hi`` of ``g_xyz``,
     ``g_p0``, ``g_sigma``; adds the sound-speed and t0 gradients to ``g_scalar[0:2]``.
+    Ball ``lo + t`` is task ``t * spacing``, the other tasks empty: a class of a few
+    hundred balls would otherwise run on one CPU thread (see :func:`spread_rows`).
     """
-    step = c / fs
-    n_sensors = sensors.shape[0]
-    for i in range(lo, hi):
-        a = sigma[i]
-        sb = a / step
-        r = split[i, 3]
-        inv2r2 = split[i, 1]
-        kappa = split[i, 2]
-        acc = ti.Vector([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # x, y, z, p0, sigma, c, t0
-        n_two = 0
-        if ti.static(not is_direct):
-            # Two sensors at a time: the recurrences and sums of both in one loop.
-            n_two = n_sensors // 2
-            for h in range(n_two):
-                sa = 2 * h
-                Ra, ua, rowa, mca, d0a, oka, eua, eda, upa, dna = _gather_seed(
-                    xyz, split, sensors, i, sa, n_grid, margin, taps, fs, c, t0, wide
-                )
-                Rb, ub, rowb, mcb, d0b, okb, eub, edb, upb, dnb = _gather_seed(
-                    xyz, split, sensors, i, sa + 1, n_grid, margin, taps, fs, c, t0, wide
-                )
-                J0 = ti.Vector([0.0, 0.0])
-                J1 = ti.Vector([0.0, 0.0])
-                J2 = ti.Vector([0.0, 0.0])
-                if oka and okb:
-                    ca = rowa + mca
-                    cb = rowb + mcb
-                    d0 = ti.Vector([d0a, d0b])
-                    eu = ti.Vector([eua, eub])
-                    ed = ti.Vector([eda, edb])
-                    up = ti.Vector([upa, upb])
-                    dn = ti.Vector([dna, dnb])
-                    # Moments in the tap offset k about the centre, the taps k and -k
-                    # taken together: S0 = sum H e, S1 = sum k H e, S2 = sum k^2 H e.
-                    S0 = ti.Vector([corr[ca], corr[cb]]) * eu
-                    S1 = ti.Vector([0.0, 0.0])
-                    S2 = ti.Vector([0.0, 0.0])
-                    eu *= up
-                    up *= kappa
-                    kf = 1.0
-                    for k in range(taps):
-                        hu = ti.Vector([corr[ca + 1 + k], corr[cb + 1 + k]]) * eu
-                        hd = ti.Vector([corr[ca - 1 - k], corr[cb - 1 - k]]) * ed
-                        sp = hu + hd
-                        S0 += sp
-                        S1 += (hu - hd) * kf
-                        S2 += sp * (kf * kf)
-                        kf += 1.0
-                        eu *= up
-                        up *= kappa
-                        ed *= dn
-                        dn *= kappa
-                    # d = k + d0: back to moments in d = m - u.
-                    J0 = S0
-                    J1 = S1 + d0 * S0
-                    J2 = S2 + 2.0 * d0 * S1 + d0 * d0 * S0
-                else:
-                    J0[0], J1[0], J2[0] = _split_sums(
-                        corr, rowa, mca, d0a, oka, eua, eda, upa, dna, kappa, inv2r2, taps,
-                        margin, n_grid,
-                    )  # fmt: skip
-                    J0[1], J1[1], J2[1] = _split_sums(
-                        corr, rowb, mcb, d0b, okb, eub, edb, upb, dnb, kappa, inv2r2, taps,
-                        margin, n_grid,
-                    )  # fmt: skip
-                for b in ti.static(range(2)):
-                    Rs = ti.select(b == 0, Ra, Rb)
-                    us = ti.select(b == 0, ua, ub)
-                    amp1 = split[i, 0] / Rs
-                    dl = _split_partials(J0[b], J1[b], J2[b], amp1, p0[i], r, sb, Rs, step)
-                    acc += ti.Vector(_finish(xyz, sensors, grad_out, i, sa + b, Rs, us, a, p0[i],
-                                             *dl, n_samples, fs, c, t0, with_scalars))  # fmt: skip
-        for s in range(2 * n_two, n_sensors):
-            if ti.static(is_direct):
-                R, u, m0, frac = _arrival(xyz, sensors, i, s, fs, c, t0, wide)
-                dl = _direct_partials(grad_out, s, R, m0, frac, sb, p0[i], n_samples, step)
-                acc += ti.Vector(_finish(xyz, sensors, grad_out, i, s, R, u, a, p0[i], *dl,
-                                         n_samples, fs, c, t0, with_scalars))  # fmt: skip
-            else:
-                R, u, row, mc, d0, ok, eu, ed, up, dn = _gather_seed(
-                    xyz, split, sensors, i, s, n_grid, margin, taps, fs, c, t0, wide
-                )
-                J0, J1, J2 = _split_sums(corr, row, mc, d0, ok, eu, ed, up, dn, kappa, inv2r2,
-                                         taps, margin, n_grid)  # fmt: skip
-                dl = _split_partials(J0, J1, J2, split[i, 0] / R, p0[i], r, sb, R, step)
-                acc += ti.Vector(_finish(xyz, sensors, grad_out, i, s, R, u, a, p0[i], *dl,
-                                         n_samples, fs, c, t0, with_scalars))  # fmt: skip
-        g_xyz[i, 0] = acc[0]
-        g_xyz[i, 1] = acc[1]
-        g_xyz[i, 2] = acc[2]
-        g_p0[i] = acc[3]
-        g_sigma[i] = acc[4]
-        if ti.static(with_scalars):
-            ti.atomic_add(g_scalar[0], acc[5])
-            ti.atomic_add(g_scalar[1], acc[6])
+    for task in range((hi - lo) * spacing):
+        if task % spacing == 0:
+            i = lo + task // spacing
+            acc = _gather_ball(xyz, p0, sigma, split, sensors, corr, grad_out, i, n_samples,
+                               n_grid, margin, taps, fs, c, t0, wide, is_direct,
+                               with_scalars)  # fmt: skip
+            g_xyz[i, 0] = acc[0]
+            g_xyz[i, 1] = acc[1]
+            g_xyz[i, 2] = acc[2]
+            g_p0[i] = acc[3]
+            g_sigma[i] = acc[4]
+            if ti.static(with_scalars):
+                ti.atomic_add(g_scalar[0], acc[5])
+                ti.atomic_add(g_scalar[1], acc[6])

@@ -121,6 +121,12 @@ def _kernel_spectra(p: Plan) -> np.ndarray:
     return out
 
 
+def _cpu_spacing(n_tasks: int) -> int:
+    """How far apart a CPU kernel's ``n_tasks`` real tasks are spread in its loop, so that
+    the loop is long enough for Taichi to share it between threads."""
+    return -(-_CPU_TASKS // max(int(n_tasks), 1))
+
+
 def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -182,7 +188,7 @@ def forward(xyz, p0, sigma, sensors, n_samples, fs, c, t0, *, per_row: bool, arc
     xs, ps, ss, sp = _sorted_inputs(xyz, np.asarray(p0, np.float32), sigma, p, c / fs)
     if per_row:
         scratch = (np.zeros((n_s, _BLOCK, 5), np.float32), np.zeros((n_s, _BLOCK), np.int32))
-        spacing = -(-_CPU_TASKS // n_s)
+        spacing = _cpu_spacing(n_s)
 
         def spread(*args):
             kg.spread_rows(*args[:7], *scratch, spacing, *args[7:])
@@ -239,14 +245,17 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
     def consts(taps):
         return (n_t, p.n_grid, p.margin, int(taps), float(fs), float(c), float(t0))
 
+    def stretch(n_balls):
+        return _cpu_spacing(n_balls) if arch == "cpu" else 1
+
     flat = G.reshape(-1)
     dev = _on_device(arch, xs, ps, ss, sp, sensors, flat, g_xyz, g_p0, g_sigma, g_scalar)
     xs, ps, ss, sp, sensors, flat = dev[:6]
     outs = (*dev[6:], wide)
     if p.n_direct:
         dummy = np.zeros(1, np.float32)
-        kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, *consts(0), *outs, True,
-                  bool(scalars))  # fmt: skip
+        kg.gather(xs, ps, ss, sp, sensors, dummy, flat, 0, p.n_direct, stretch(p.n_direct),
+                  *consts(0), *outs, True, bool(scalars))  # fmt: skip
     if len(p.widths):
         spectra = _kernel_spectra(p).astype(np.complex64)
         padded = np.zeros((n_s, p.n_fft), np.float32)
@@ -257,8 +266,8 @@ def backward(xyz, p0, sigma, sensors, grad_signals, fs, c, t0, *, scalars: bool,
             lo, hi = int(p.bounds[k]), int(p.bounds[k + 1])
             corr = irfft(g_hat * np.conj(spectra[k]), n=p.n_fft, axis=1, workers=_workers())
             corr = np.ascontiguousarray(corr[:, : p.n_grid], dtype=np.float32).reshape(-1)
-            kg.gather(xs, ps, ss, sp, sensors, corr, flat, lo, hi, *consts(p.taps[k]), *outs, False,
-                      bool(scalars))  # fmt: skip
+            kg.gather(xs, ps, ss, sp, sensors, corr, flat, lo, hi, stretch(hi - lo),
+                      *consts(p.taps[k]), *outs, False, bool(scalars))  # fmt: skip
     if arch != "cpu":
         g_xyz, g_p0, g_sigma, g_scalar = (d.to_numpy() for d in dev[6:])
     grads = {"xyz": np.empty_like(g_xyz), "p0": np.empty_like(g_p0)}
