@@ -111,7 +111,9 @@ def test_backward_matches_finite_differences(rng, model):
 def test_loss_and_grad_is_gradient_of_loss(rng):
     xyz, p0, sigma, sensors = random_scene(rng, n=5, s=3)
     truth = GaussianCloud(xyz, p0, sigma)
-    acq = simulate(truth, sensors, n_samples=512)
+    # The model loss_and_grad fits ("gaussian" is the windowed one there; simulate would
+    # take the exact, uncut form of the name).
+    acq = simulate(truth, sensors, W, n_samples=512)
     guess = GaussianCloud(xyz + 2e-5, p0 * 1.3, sigma * 0.9)
     loss, g = loss_and_grad(guess, acq)
     assert loss > 0

@@ -25,7 +25,7 @@ def _radiator(args):
             raise InputError("--smoothing", None, "a number (1/m) or 'paper'", k) from None
         if not k > 0:
             raise InputError("--smoothing", None, "a positive constant in 1/m", k)
-    return RadiatorModel(args.model, smoothing=k)
+    return RadiatorModel(args.model, smoothing=k, algorithm="split")
 
 
 def register(subparsers) -> None:

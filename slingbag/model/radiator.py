@@ -244,7 +244,9 @@ def simulate(
         ignored); a :class:`SensorArray`, a preset name (see
         :func:`slingbag.load_array`) or an ``(n, 3)`` array of positions uses the keywords.
     model : {"gaussian", "shells"} or RadiatorModel
-        The radiator (SPEC section 2).
+        The radiator (SPEC section 2).  A name simulates the exact form: ``gaussian`` is
+        the uncut closed form (the ``split`` algorithm); a :class:`RadiatorModel` is used
+        as it is.
     noise : float
         Standard deviation of added white Gaussian noise as a fraction of the peak
         absolute signal.
@@ -273,8 +275,10 @@ def simulate(
         array = load_array(acquisition_or_array)
     else:
         array = SensorArray(np.asarray(acquisition_or_array, dtype=np.float64))
+    # A model named, not built, is simulated in its exact form: ``gaussian`` uncut.
+    m = model if isinstance(model, RadiatorModel) else RadiatorModel(str(model), algorithm="split")
     signals = forward_signals(
-        cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, model
+        cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, m
     )
     if band is not None:
         signals = band_limit(signals, fs, band)
@@ -288,7 +292,6 @@ def simulate(
         rng = np.random.default_rng(seed)
         peak = float(np.abs(signals).max()) or 1.0
         signals = signals + (noise * peak) * rng.standard_normal(signals.shape).astype(np.float32)
-    m = as_model(model)
     attrs = {"simulated_model": m.name, "noise": float(noise)}
     if band is not None:
         attrs["band_limit"] = np.asarray([b or 0.0 for b in band], dtype=np.float64)
