@@ -200,3 +200,17 @@ def test_the_best_state_is_of_the_current_stage(rng):
     assert run.guard.best_stage == "fine" and run.guard.best["it"] == 6
     guard.note_step(run, 0.7, "fine")  # worse, same band: kept
     assert run.guard.best["it"] == 6 and run.guard.best_loss == 0.5
+
+
+def test_output_spacing_is_the_smallest_kept_ball():
+    from slingbag.fit.plan import output_spacing
+
+    cfg = load_config("default")
+    res = cfg["region"]["res"]
+    assert output_spacing(cfg) == pytest.approx(cfg["density"]["prune_sigma"] * res)
+    assert output_spacing(cfg, 0.3e-3) == 0.3e-3  # the caller's spacing wins
+    cfg["output"]["spacing"] = 0.25e-3
+    assert output_spacing(cfg) == 0.25e-3
+    cfg["output"]["spacing"] = 0.0
+    cfg["density"]["prune_sigma"] = 2.0  # never coarser than res
+    assert output_spacing(cfg) == res

@@ -30,9 +30,9 @@ KERNEL_SIGMAS = 7.0  # class kernels reach 7 g: the tail dropped is below 7 exp(
 R_HI_CHOICES = (1.3, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 # Relative costs (ns on one core, measured on the bench case) of a residual tap, of a
 # (sensor, ball) pair's set-up and of one real FFT per point and log2 length.
-_BLOCK = 128  # balls per block of the CPU spread's seed / tap phases
-_CPU_TASKS = 2048  # the CPU spread's loop is stretched to this many tasks (see spread_rows)
 _COST_TAP, _COST_PAIR, _COST_FFT = 0.9, 27.0, 0.5
+_BLOCK = 128  # balls per block of the CPU spread's seed / tap phases
+_CPU_TASKS = 2048  # CPU kernels' loops are stretched to this many tasks (see spread_rows)
 
 
 @dataclass(frozen=True)
