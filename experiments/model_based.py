@@ -21,12 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 import slingbag
 from slingbag.config import load_config
@@ -34,42 +31,12 @@ from slingbag.core.volume import grid_for_region
 from slingbag.fit.plan import resolve_region
 from slingbag.model.radiator import simulate
 from slingbag.model_based import model_based_solve
+from slingbag.peakmem import measure
 from slingbag.phantoms import vessels_phantom
 from slingbag.report.metrics import metrics
 
 APERTURE = 36e-3
 KEYS = ["ssim_map_z", "ssim_map_y", "ssim_map_x", "ssim_slice", "snr_db", "cnr"]
-
-
-class PeakMemory:
-    """Largest RSS above the starting level while the ``with`` block runs, bytes."""
-
-    def __enter__(self):
-        self.proc = psutil.Process()
-        self.base = self.proc.memory_info().rss
-        self.peak = self.base
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-        self.bytes = self.peak - self.base
-
-
-def timed(fn):
-    with PeakMemory() as mem:
-        t = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t
-    return out, seconds, mem.bytes
 
 
 def scene(args):
@@ -129,9 +96,9 @@ def main():
         origin, spacing, shape = grid_for_region(lo, hi, args.spacing)
     logging.info("model-based grid %s (%d unknowns)", shape, int(np.prod(shape)))
     rows = {}
-    vol, s, m = timed(lambda: slingbag.ubp(acq, truth.origin, truth.spacing, truth.shape))
+    vol, s, m = measure(lambda: slingbag.ubp(acq, truth.origin, truth.spacing, truth.shape))
     rows["UBP"] = {"seconds": s, "peak_bytes": m, **metrics(vol, truth)}
-    res, s, m = timed(
+    res, s, m = measure(
         lambda: model_based_solve(
             acq, origin, spacing, shape, tv=args.tv, iterations=args.iterations, progress=True
         )
@@ -146,7 +113,7 @@ def main():
         **metrics(res.volume, truth),
     }
     if not args.no_slingbag:
-        rec, s, m = timed(lambda: slingbag.reconstruct(acq, spacing=truth.spacing[0], seed=0))
+        rec, s, m = measure(lambda: slingbag.reconstruct(acq, spacing=truth.spacing[0], seed=0))
         rows["slingbag"] = {
             "seconds": s,
             "peak_bytes": m,

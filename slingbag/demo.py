@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import InputError
 from .io.atomic import atomic_path
+from .peakmem import measure
 
 log = logging.getLogger("slingbag")
 
@@ -251,7 +252,7 @@ def run_demo(
     )
 
     truth = phantom.truth
-    ubp_volume, ubp_seconds, ubp_peak = _measured(
+    ubp_volume, ubp_seconds, ubp_peak = measure(
         lambda: ubp(acq, truth.origin, truth.spacing, truth.shape)
     )
     _save(demo, "ubp", out, acq, ubp_seconds, ubp_peak, {"method": "ubp"}, volume=ubp_volume)
@@ -261,7 +262,7 @@ def run_demo(
     # an iteration within the demo's budget for this array.
     box_lo, box_hi = box[:, 0], box[:, 1]
     mb_origin, mb_spacing, mb_shape = auto_grid(acq, box_lo, box_hi, budget=MB_PAIR_BUDGET)
-    mb, mb_seconds, mb_peak = _measured(
+    mb, mb_seconds, mb_peak = measure(
         lambda: model_based_solve(
             acq, mb_origin, mb_spacing, mb_shape, iterations=MB_ITERATIONS, progress=progress
         )
@@ -279,7 +280,7 @@ def run_demo(
     )
 
     log.info("demo [5/6] SlingBAG (preset %s)...", preset)
-    rec, rec_seconds, rec_peak = _measured(
+    rec, rec_seconds, rec_peak = measure(
         lambda: reconstruct(
             acq, config, region=spec.region, iterations=spec.iterations, seed=seed,
             progress=progress,
@@ -338,17 +339,6 @@ def run_demo(
     demo.seconds = time.perf_counter() - t_start
     log.info("demo [6/6] metrics and figure written; total %.1f s", demo.seconds)
     return demo
-
-
-def _measured(run):
-    """``run()``'s result, its wall seconds and its peak memory above the start (bytes)."""
-    from .peakmem import PeakMemory
-
-    with PeakMemory() as mem:
-        start = time.perf_counter()
-        result = run()
-        seconds = time.perf_counter() - start
-    return result, seconds, mem.bytes
 
 
 def _save(demo, name, out, acq, seconds, peak, attrs, **result):

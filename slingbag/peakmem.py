@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
+import time
 
 #: Seconds between RSS samples.
 INTERVAL = 0.01
@@ -79,3 +80,12 @@ class PeakMemory:
         self._peak = max(self._peak, self._proc.memory_info().rss)
         self.bytes = max(int(self._peak - self.base), 0)
         return False
+
+
+def measure(run):
+    """``run()``'s result, its wall seconds and its peak memory above the start (bytes)."""
+    with PeakMemory() as mem:
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+    return result, seconds, mem.bytes
