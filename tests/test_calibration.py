@@ -219,20 +219,10 @@ def test_calibration_passes_resume_in_the_second_pass(tmp_path):
     ref = reconstruct(start.replace(sound_speed=1520.0), cfg, **kw)
     start = start.replace(sound_speed=1520.0)
 
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def stop_in_pass_two(it, loss, state):
-        calls.append(it)
-        if len(calls) == 20 + 12:
-            raise Stop
-
     ckpt = tmp_path / "run.ckpt.npz"
     with pytest.raises(Stop):
         reconstruct(
-            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=stop_in_pass_two, **kw
+            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=_stop_at_call(20 + 12), **kw
         )
     resumed = reconstruct(start, cfg, checkpoint=ckpt, checkpoint_every=5, resume=True, **kw)
     assert resumed.attrs["calibrated_t0"] == ref.attrs["calibrated_t0"]
@@ -257,19 +247,9 @@ def test_a_checkpoint_of_more_passes_resumes_into_the_last_pass(tmp_path):
     kw = dict(region=[-3e-3, 3e-3, -3e-3, 3e-3, 6e-3, 9e-3], progress=False, seed=0)
     ckpt = tmp_path / "run.ckpt.npz"
 
-    class Stop(Exception):
-        pass
-
-    calls = []
-
-    def stop_in_pass_two(it, loss, state):
-        calls.append(it)
-        if len(calls) == 12 + 11:
-            raise Stop
-
     with pytest.raises(Stop):
         reconstruct(
-            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=stop_in_pass_two, **kw
+            start, cfg, checkpoint=ckpt, checkpoint_every=5, callback=_stop_at_call(12 + 11), **kw
         )
     fewer = {**cfg, "calibrate": {**cfg["calibrate"], "passes": 2}}
     rec = reconstruct(start, fewer, checkpoint=ckpt, checkpoint_every=5, resume=True, **kw)
@@ -300,6 +280,23 @@ def test_series_refuses_timing_calibration(tmp_path):
     cfg = load_config("fast", overrides={"calibrate": {"params": ["t0"]}})
     with pytest.raises(InputError, match="calibrate.params"):
         reconstruct_series([acq, acq], config=cfg)
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop_at_call(n_calls):
+    """A reconstruct callback that raises :class:`Stop` at its ``n_calls``-th call (the
+    iterations of every pass counted together)."""
+    calls = []
+
+    def callback(it, loss, state):
+        calls.append(it)
+        if len(calls) == n_calls:
+            raise Stop
+
+    return callback
 
 
 def _lines_share(rec, truth, tol=0.3e-3):
