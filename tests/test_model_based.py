@@ -13,6 +13,8 @@ from slingbag.model_based import (
     model_based_solve,
     noise_level,
     noise_windows,
+    sensor_subsets,
+    subset_indices,
     system_matrix_bytes,
 )
 from slingbag.tv import div, grad, prox_tv_nonneg, tv
@@ -282,10 +284,44 @@ def test_given_weight_is_kept_and_larger_weights_flatten():
     assert tv(large.coefficients) < 0.5 * tv(small.coefficients)
 
 
-def test_resumed_run_equals_the_unbroken_one(tmp_path):
+def test_ordered_subsets_deal_out_every_sensor_once():
+    assert sensor_subsets(64) == 1 and sensor_subsets(192) == 1
+    assert sensor_subsets(256) == 2 and sensor_subsets(1013) == 8
+    for n, k in ((64, 1), (64, 3), (1013, 8)):
+        shares = subset_indices(n, k)
+        assert len(shares) == k
+        assert np.array_equal(np.sort(np.concatenate(shares)), np.arange(n))
+        sizes = [len(s) for s in shares]
+        assert max(sizes) - min(sizes) <= 1
+    # Dealt from a permutation: a share of a planar array spans its whole aperture.
+    array = slingbag.load_array("planar:16x16:1e-3")
+    for idx in subset_indices(len(array), 4):
+        span = np.ptp(array.positions[idx, :2], axis=0)
+        assert np.all(span > 0.85 * np.ptp(array.positions[:, :2], axis=0))
+
+
+def test_ordered_subsets_solve_as_well_as_the_whole_array():
+    # Each iteration sees a quarter of the sensors: about the same image for a quarter of
+    # the work per iteration.
     phantom, acq = _scene(noise=0.01)
     origin, spacing, shape = _grid(phantom)
-    full = model_based_solve(acq, origin, spacing, shape, iterations=25, tol=0)
+    whole = model_based_solve(acq, origin, spacing, shape, iterations=60)
+    shared = model_based_solve(acq, origin, spacing, shape, iterations=60, subsets=4)
+    assert whole.attrs["sensor_subsets"] == 1 and shared.attrs["sensor_subsets"] == 4
+    err_whole = _best_fit_error(whole.volume.data, phantom.volume.data)
+    err_shared = _best_fit_error(shared.volume.data, phantom.volume.data)
+    err_ubp = _best_fit_error(slingbag.ubp(acq, origin, spacing, shape).data, phantom.volume.data)
+    assert err_shared < 1.15 * err_whole, (err_shared, err_whole)
+    assert err_shared < 0.6 * err_ubp, (err_shared, err_ubp)
+    with pytest.raises(slingbag.InputError, match="subsets"):
+        model_based_solve(acq, origin, spacing, shape, iterations=2, subsets=0)
+
+
+@pytest.mark.parametrize("subsets", [1, 3])
+def test_resumed_run_equals_the_unbroken_one(tmp_path, subsets):
+    phantom, acq = _scene(noise=0.01)
+    origin, spacing, shape = _grid(phantom)
+    full = model_based_solve(acq, origin, spacing, shape, iterations=25, tol=0, subsets=subsets)
     ckpt = tmp_path / "mb.ckpt.npz"
 
     class Stop(Exception):
@@ -303,6 +339,7 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path):
             shape,
             iterations=25,
             tol=0,
+            subsets=subsets,
             checkpoint=ckpt,
             checkpoint_every=5,
             callback=stop_at,
@@ -315,6 +352,7 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path):
         shape,
         iterations=25,
         tol=0,
+        subsets=subsets,
         checkpoint=ckpt,
         checkpoint_every=5,
         resume=True,
