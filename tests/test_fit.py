@@ -131,6 +131,22 @@ def test_divergence_is_a_nan_or_a_fifty_fold_jump():
     assert guard.diverged(26.0, ok, 0.5, 10) and not guard.diverged(26.0, ok, 0.5, 3)
 
 
+def test_the_fine_stage_is_not_judged_by_the_coarse_stages_misfit(rng):
+    # The fine band sees detail the coarse band filters out: its first misfit may be far
+    # above the coarse stage's best without anything having blown up.
+    run, _ = _run_state(rng)
+    run.history["stage"] = [0] * 200
+    run.guard.best_fit = 0.003
+    guard.judge_in_band(run, 0)  # still coarse: the reference stays
+    assert run.guard.best_fit == 0.003 and guard.diverged(0.17, {}, run.guard.best_fit, 200)
+    guard.judge_in_band(run, 1)  # the first fine iteration
+    assert not guard.diverged(0.17, {}, run.guard.best_fit, 200)
+    run.guard.best_fit = 0.17
+    run.history["stage"].append(1)
+    guard.judge_in_band(run, 1)  # within the fine stage it is judged again
+    assert run.guard.best_fit == 0.17 and guard.diverged(9.0, {}, run.guard.best_fit, 201)
+
+
 def test_guard_undoes_a_recent_density_step_else_rolls_back(rng):
     run, _ = _run_state(rng)
     said = []

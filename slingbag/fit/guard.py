@@ -25,6 +25,16 @@ def diverged(loss, grads, best_loss, steps_done) -> bool:
     return steps_done > 5 and loss > 50 * max(best_loss, 1e-12)
 
 
+def judge_in_band(run: RunState, stage_code: int) -> None:
+    """Before an iteration of the stage ``stage_code`` (as ``history["stage"]`` records
+    it): on entering a stage, forget the lowest misfit, which was the other stage's.
+    The stages compare in different bands; on clean records the fine band's first misfit
+    is 20-60 times the coarse band's last, which would pass for a blow-up."""
+    stages = run.history["stage"]
+    if stages and stages[-1] != stage_code:
+        run.guard.best_fit = np.inf
+
+
 def recover(run: RunState, loss: float, max_retries: int, say) -> bool:
     """Take the run back after a diverged iteration; False when it must stop (it then
     holds the best state so far).  ``say`` reports what was done."""

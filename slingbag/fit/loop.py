@@ -68,6 +68,10 @@ def run_loop(run: RunState, plan: Plan, progress, callback=None, ckpt=None) -> N
             )
 
 
+#: How ``history["stage"]`` records each stage.
+STAGE_CODE = {"coarse": 0, "fine": 1}
+
+
 def iterate(run: RunState, plan: Plan, progress) -> str:
     """One iteration (see the module docstring); returns STEPPED, REWOUND or STOPPED."""
     stage = plan.stage(run.it)
@@ -79,8 +83,7 @@ def iterate(run: RunState, plan: Plan, progress) -> str:
             "density.prune_p0 and the signal scale)"
         )
     sensors = plan.sensors(run.rng)
-    # The fine band's misfit starts a few times above the coarse band's, far below the
-    # divergence guard's factor, so the guard's reference carries over the switch.
+    guard.judge_in_band(run, STAGE_CODE[stage])
     loss, grads = plan.objectives[stage].data(
         cloud.xyz, cloud.p0, cloud.sigma, sensors, params, params.c, params.time0,
         params.needs_scalars,
@@ -147,7 +150,7 @@ def record(run: RunState, loss: float, stage: str) -> None:
     h["loss"].append(loss)
     h["balls"].append(run.cloud.n)
     h["time"].append(time.perf_counter() - run.started)
-    h["stage"].append(0 if stage == "coarse" else 1)
+    h["stage"].append(STAGE_CODE[stage])
     for key, val in run.params.report().items():
         if np.ndim(val) == 0:
             h.setdefault(key, []).append(val)
