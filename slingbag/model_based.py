@@ -65,7 +65,7 @@ PAIR_BUDGET = 6e6
 #: of the array, and the next iteration the next share.  On a large array the gradient
 #: of one share points nearly as the whole array's does (each share spans the aperture),
 #: so an iteration costs a share's pairs and :func:`auto_grid` can afford a finer grid:
-#: the rat liver on all 1,013 sensors gets 0.29 mm instead of 0.52 mm (BENCHMARKS.md).
+#: the rat liver on all 1,013 sensors gets 0.27 mm instead of 0.52 mm (BENCHMARKS.md).
 SUBSET_SENSORS = 128
 #: Iterations the benchmark gives the solve (FISTA is stopped there, whatever the
 #: discrepancy principle says; the README says where it stands then).
