@@ -104,6 +104,7 @@ def save_checkpoint(
             "best": guard.best,
             "best_stage": guard.best_stage,
             "best_fit": guard.best_fit,
+            "fit_stage": guard.fit_stage,
             "rollback": guard.rollback,
             "retries": guard.retries,
         },
@@ -182,6 +183,7 @@ def load_checkpoint(path, params, fingerprint=None) -> RunState:
         best=g["best"],
         best_stage=g["best_stage"],
         best_fit=g["best_fit"],
+        fit_stage=g.get("fit_stage", ""),
         rollback=g["rollback"],
         retries=int(g["retries"]),
     )

@@ -14,6 +14,8 @@ log = logging.getLogger("slingbag")
 
 #: Iterations after a density step in which a divergence undoes that step.
 UNDO_WINDOW = 3
+#: How far the lowest misfit is raised when a stage begins (see :func:`judge_in_band`).
+BAND_SWITCH = 100.0
 
 
 def diverged(loss, grads, best_loss, steps_done) -> bool:
@@ -25,14 +27,17 @@ def diverged(loss, grads, best_loss, steps_done) -> bool:
     return steps_done > 5 and loss > 50 * max(best_loss, 1e-12)
 
 
-def judge_in_band(run: RunState, stage_code: int) -> None:
-    """Before an iteration of the stage ``stage_code`` (as ``history["stage"]`` records
-    it): on entering a stage, forget the lowest misfit, which was the other stage's.
-    The stages compare in different bands; on clean records the fine band's first misfit
-    is 20-60 times the coarse band's last, which would pass for a blow-up."""
-    stages = run.history["stage"]
-    if stages and stages[-1] != stage_code:
-        run.guard.best_fit = np.inf
+def judge_in_band(run: RunState, stage: str) -> None:
+    """Before an iteration of ``stage``: on entering it, raise the lowest misfit so far,
+    the other stage's, by :data:`BAND_SWITCH`.  The stages compare in different bands; on
+    clean records the fine band's first misfit is 20-60 times the coarse band's best,
+    which would pass for a blow-up, while a density step that blew up is 10^4 times and
+    more.  From the stage's first misfit on, the stage is judged by its own."""
+    g = run.guard
+    if g.fit_stage != stage:
+        if g.fit_stage:
+            g.best_fit *= BAND_SWITCH
+        g.fit_stage = stage
 
 
 def recover(run: RunState, loss: float, max_retries: int, say) -> bool:

@@ -68,10 +68,6 @@ def run_loop(run: RunState, plan: Plan, progress, callback=None, ckpt=None) -> N
             )
 
 
-#: How ``history["stage"]`` records each stage.
-STAGE_CODE = {"coarse": 0, "fine": 1}
-
-
 def iterate(run: RunState, plan: Plan, progress) -> str:
     """One iteration (see the module docstring); returns STEPPED, REWOUND or STOPPED."""
     stage = plan.stage(run.it)
@@ -82,8 +78,8 @@ def iterate(run: RunState, plan: Plan, progress) -> str:
             "thresholds, or the region misses the sources (check --region, "
             "density.prune_p0 and the signal scale)"
         )
-    sensors = plan.sensors(run.rng)
-    guard.judge_in_band(run, STAGE_CODE[stage])
+    sensors = plan.sensors(run.rng, stage)
+    guard.judge_in_band(run, stage)
     loss, grads = plan.objectives[stage].data(
         cloud.xyz, cloud.p0, cloud.sigma, sensors, params, params.c, params.time0,
         params.needs_scalars,
@@ -150,7 +146,7 @@ def record(run: RunState, loss: float, stage: str) -> None:
     h["loss"].append(loss)
     h["balls"].append(run.cloud.n)
     h["time"].append(time.perf_counter() - run.started)
-    h["stage"].append(STAGE_CODE[stage])
+    h["stage"].append(0 if stage == "coarse" else 1)
     for key, val in run.params.report().items():
         if np.ndim(val) == 0:
             h.setdefault(key, []).append(val)

@@ -87,6 +87,7 @@ class Guard:
     best: dict | None = None
     best_stage: str = ""  # the stage whose band best_loss is in
     best_fit: float = np.inf  # lowest data misfit so far (the loss less any L1 term)
+    fit_stage: str = ""  # the stage best_fit was last judged in
     rollback: dict | None = None
     undo: dict | None = None
     retries: int = 0
