@@ -133,18 +133,20 @@ def test_divergence_is_a_nan_or_a_fifty_fold_jump():
 
 def test_the_fine_stage_is_not_judged_by_the_coarse_stages_misfit(rng):
     # The fine band sees detail the coarse band filters out: its first misfit may be far
-    # above the coarse stage's best without anything having blown up.
+    # above the coarse stage's best without anything having blown up; an exploded
+    # cloud is still caught.
     run, _ = _run_state(rng)
-    run.history["stage"] = [0] * 200
+    guard.judge_in_band(run, "coarse")
     run.guard.best_fit = 0.003
-    guard.judge_in_band(run, 0)  # still coarse: the reference stays
+    guard.judge_in_band(run, "coarse")  # within a stage the reference stays
     assert run.guard.best_fit == 0.003 and guard.diverged(0.17, {}, run.guard.best_fit, 200)
-    guard.judge_in_band(run, 1)  # the first fine iteration
+    guard.judge_in_band(run, "fine")  # the first fine iteration
     assert not guard.diverged(0.17, {}, run.guard.best_fit, 200)
+    assert guard.diverged(300.0, {}, run.guard.best_fit, 200)
+    guard.judge_in_band(run, "fine")  # raised once, not again after a rollback
+    assert run.guard.best_fit == pytest.approx(0.3)
     run.guard.best_fit = 0.17
-    run.history["stage"].append(1)
-    guard.judge_in_band(run, 1)  # within the fine stage it is judged again
-    assert run.guard.best_fit == 0.17 and guard.diverged(9.0, {}, run.guard.best_fit, 201)
+    assert guard.diverged(9.0, {}, run.guard.best_fit, 201)
 
 
 def test_guard_undoes_a_recent_density_step_else_rolls_back(rng):
@@ -190,6 +192,20 @@ def test_plan_schedule(rng):
     late = plan.learning_rates(50 + 2 * every, 2.0, 0.5)
     assert late["p0"] == pytest.approx(cfg["fine"]["lr_p0"] * 2.0 * 0.5 * cfg["fine"]["decay"] ** 2)
     assert plan.meas.dtype == np.float32 and np.abs(plan.meas).max() == pytest.approx(1.0)
+
+
+def test_the_fine_stage_reads_a_budget_of_samples():
+    from slingbag.fit.plan import fine_batch_size
+
+    cfg = load_config("default")
+    cfg["fine"]["batch_samples"] = 2**21
+    assert fine_batch_size(cfg, 576, 2048) == 576  # all of them fit
+    assert fine_batch_size(cfg, 1013, 4096) == 512  # a share that holds 2^21 samples
+    assert fine_batch_size(cfg, 300, 16384) == 256  # never fewer than the coarse stage's
+    cfg["fine"]["batch_samples"] = 0
+    assert fine_batch_size(cfg, 576, 2048) == 256
+    cfg["loss"]["batch_sensors"] = 100
+    assert fine_batch_size(cfg, 576, 2048) == 100
 
 
 def test_no_function_of_the_fit_is_long():

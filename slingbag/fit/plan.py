@@ -49,6 +49,7 @@ class Plan:
     n_coarse: int
     n_fine: int
     batch: int
+    fine_batch: int
     l1: float
     density: DensityStrategy
     objectives: dict
@@ -83,11 +84,12 @@ class Plan:
             "xyz": f["lr_xyz"] * res * k,
         }
 
-    def sensors(self, rng) -> np.ndarray:
+    def sensors(self, rng, stage: str = "coarse") -> np.ndarray:
         """This iteration's sensors: all, or a random batch (sorted)."""
         n = self.acq.n_sensors
-        if 0 < self.batch < n:
-            return np.sort(rng.choice(n, self.batch, replace=False))
+        batch = self.fine_batch if stage == "fine" else self.batch
+        if 0 < batch < n:
+            return np.sort(rng.choice(n, batch, replace=False))
         return np.arange(n)
 
     def largest_sigma(self, response, sound_speed, say=False) -> float | None:
@@ -146,6 +148,7 @@ def make_plan(
         n_coarse=n_coarse,
         n_fine=n_fine,
         batch=batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors),
+        fine_batch=fine_batch_size(cfg, acq.n_sensors, acq.n_samples),
         l1=float(cfg["loss"]["l1" if response is None else "l1_band_limited"]),
         density=DensityStrategy.from_config(cfg, res),
         objectives=stage_objectives(acq, meas, cfg, res, model),
@@ -247,6 +250,21 @@ def batch_size(setting: int, n_sensors: int) -> int:
     if setting > 0:
         return min(setting, n_sensors)
     return min(n_sensors, AUTO_BATCH)
+
+
+def fine_batch_size(cfg: dict, n_sensors: int, n_samples: int) -> int:
+    """Sensors per fine-stage iteration: as many as ``fine.batch_samples`` samples of
+    records hold (all of them when they fit), never fewer than the coarse stage's batch.
+
+    At the clouds the fine stage refines (a few thousand balls) an iteration's cost is
+    mostly the records' filtering and residuals, so a budget in samples keeps it
+    bounded on any array.  ``fine.batch_samples = 0``: the coarse stage's batch.
+    """
+    coarse = batch_size(int(cfg["loss"]["batch_sensors"]), n_sensors)
+    budget = int(cfg["fine"]["batch_samples"])
+    if budget <= 0:
+        return coarse
+    return min(n_sensors, max(coarse, budget // max(int(n_samples), 1)))
 
 
 def resolve_region(region, cfg, acq, res):
