@@ -406,6 +406,10 @@ def test_cli_round_trip_and_bad_input(tmp_path):
     assert main(argv + ["--tv", "-1"]) == 2
     assert main(argv + ["--resume"]) == 2  # no checkpoint to resume from
     assert main(argv + ["--region=1,2,3"]) == 2
+    assert main(argv + ["--subsets", "0"]) == 2
+    assert main(argv + ["--subsets", "65"]) == 2  # more shares than the 64 sensors
+    assert main(argv + ["--iterations", "4", "--subsets", "2"]) == 0
+    assert read_result(out).attrs["sensor_subsets"] == 2
 
 
 def test_default_cli_spacing_keeps_the_grid_affordable():

@@ -52,6 +52,14 @@ def register(subparsers) -> None:
     )
     p.add_argument("--iterations", type=int, default=200, help="most iterations (200)")
     p.add_argument(
+        "--subsets",
+        type=int,
+        default=None,
+        metavar="K",
+        help="ordered subsets: each iteration fits one of K shares of the sensors "
+        "(default: shares of about 128 sensors, one up to 192)",
+    )
+    p.add_argument(
         "--tol", type=float, default=1e-3, help="relative step below which it stops (1e-3)"
     )
     p.add_argument(
@@ -106,6 +114,10 @@ def run(args) -> int:
     if args.resume and not ckpt.exists():
         raise InputError(str(ckpt), None, "a checkpoint to resume from", "no such file")
     acq = read_input(args)
+    if args.subsets is not None and not 1 <= args.subsets <= acq.n_sensors:
+        raise InputError(
+            "--subsets", None, f"a number of sensor shares from 1 to {acq.n_sensors}", args.subsets
+        )
     cfg = load_config("default")
     res = float(cfg["region"]["res"])
     lo, hi = resolve_region(parse_region(args.region), cfg, acq, res)
@@ -131,6 +143,7 @@ def run(args) -> int:
         tv=args.tv,
         iterations=args.iterations,
         tol=args.tol,
+        subsets=args.subsets,
         progress=not args.quiet,
         checkpoint=ckpt if (args.checkpoint_every or args.resume) else None,
         checkpoint_every=args.checkpoint_every,
