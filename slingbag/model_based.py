@@ -83,8 +83,9 @@ class ModelBasedResult:
     coefficients : ndarray
         Each voxel's ball amplitude (the unknowns), same shape and units.
     history : dict of ndarray
-        Per iteration: ``loss`` (``|A y - b|^2 / |b|^2`` at the extrapolated point),
-        ``discrepancy`` (``|A y - b|^2`` over the target), ``tv`` (the relative weight),
+        Per iteration: ``loss`` (``|A y - b|^2 / |b|^2`` at the extrapolated point, over
+        the iteration's share of the sensors), ``discrepancy`` (``|A y - b|^2`` over the
+        share's target), ``tv`` (the relative weight),
         ``time`` (s since start).
     attrs : dict
         For the result file: the weight, the noise level, the step, whether it converged.
@@ -428,14 +429,15 @@ def model_based_solve(
     if not 1 <= k <= acq.n_sensors:
         raise InputError("model_based", "subsets", f"1..{acq.n_sensors} subsets", subsets)
     shares = subset_indices(acq.n_sensors, k)
+    smooth = lowpass_response(acq, float(spacing.max()), lowpass)
     ops = [
         GridOperator(
-            _sensor_subset(scaled, idx),
+            scaled.take_sensors(idx),
             origin,
             spacing,
             shape,
             response=response,
-            lowpass=lowpass_response(acq, float(spacing.max()), lowpass),
+            lowpass=smooth,
             algorithm=algorithm,
         )
         for idx in shares
@@ -482,6 +484,13 @@ def model_based_solve(
     ckpt = Path(checkpoint) if checkpoint else None
     if resume and ckpt is not None and ckpt.exists():
         st = _load_checkpoint(ckpt, shape)
+        if int(st.get("subsets", 1)) != k:
+            raise InputError(
+                str(ckpt),
+                "subsets",
+                f"a checkpoint of a run with {k} sensor subsets",
+                st.get("subsets", 1),
+            )
         log.info("resumed from %s at iteration %d", ckpt, st["it"])
     else:
         lip = op.norm2() * (1.1 if k > 1 else 1.0)
@@ -573,6 +582,7 @@ def model_based_solve(
                         "lip": lip,
                         "ref": ref,
                         "history": history,
+                        "subsets": k,
                     },
                 )
     finally:
@@ -627,17 +637,6 @@ def model_based_solve(
     return ModelBasedResult(volume=volume, coefficients=coef, history=hist, attrs=attrs)
 
 
-def _sensor_subset(acq: Acquisition, idx) -> Acquisition:
-    """``acq`` seen by the sensors ``idx`` only."""
-    take = lambda a: None if a is None else a[idx]  # noqa: E731
-    return acq.replace(
-        signals=acq.signals[idx],
-        positions=acq.positions[idx],
-        normals=take(acq.normals),
-        areas=take(acq.areas),
-    )
-
-
 def _save_checkpoint(path, st: dict) -> None:
     from .io.atomic import atomic_path
 
@@ -646,7 +645,7 @@ def _save_checkpoint(path, st: dict) -> None:
         arrays["dual"] = st["dual"]
     for k, v in st["history"].items():
         arrays[f"h_{k}"] = np.asarray(v, float)
-    meta = {k: st[k] for k in ("it", "t", "beta", "mu", "lip", "ref")}
+    meta = {k: st[k] for k in ("it", "t", "beta", "mu", "lip", "ref", "subsets")}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)

@@ -358,6 +358,17 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path, subsets):
         resume=True,
     )
     assert np.array_equal(resumed.coefficients, full.coefficients)
+    with pytest.raises(slingbag.InputError, match="subsets"):  # another run's checkpoint
+        model_based_solve(
+            acq,
+            origin,
+            spacing,
+            shape,
+            iterations=25,
+            subsets=subsets + 1,
+            checkpoint=ckpt,
+            resume=True,
+        )
     # (the splat sums balls in parallel, so only to rounding)
     assert np.allclose(resumed.volume.data, full.volume.data, rtol=1e-5, atol=1e-7)
     for key in full.history:

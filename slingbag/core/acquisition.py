@@ -87,6 +87,20 @@ class Acquisition:
     def replace(self, **changes) -> Acquisition:
         return replace(self, **changes)
 
+    def take_sensors(self, index) -> Acquisition:
+        """The acquisition seen by the sensors ``index`` (indices or a boolean mask)
+        only: their signals, positions, normals and areas."""
+
+        def take(a):
+            return None if a is None else np.asarray(a)[index]
+
+        return self.replace(
+            signals=self.signals[index],
+            positions=self.positions[index],
+            normals=take(self.normals),
+            areas=take(self.areas),
+        )
+
 
 #: How far past the reach of its time window an array may spread (see check_acquisition).
 REACH_FACTOR = 20.0

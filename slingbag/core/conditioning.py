@@ -70,21 +70,11 @@ def clean_acquisition(acq, found: Conditioning | None = None):
     """The acquisition without offsets and without dead channels (logged); ``found``
     defaults to :func:`condition` of its signals."""
     found = condition(acq.signals) if found is None else found
-    signals = (acq.signals - found.offsets[:, None].astype(np.float32))[found.keep]
+    signals = acq.signals - found.offsets[:, None].astype(np.float32)
     if len(found.dead):
         log.warning(
             "%d channel(s) recorded nothing above their noise and are left out: %s",
             len(found.dead),
             ", ".join(map(str, found.dead[:20])) + (" ..." if len(found.dead) > 20 else ""),
         )
-    keep = found.keep
-
-    def take(a):
-        return None if a is None else np.asarray(a)[keep]
-
-    return acq.replace(
-        signals=signals,
-        positions=acq.positions[keep],
-        normals=take(acq.normals),
-        areas=take(acq.areas),
-    )
+    return acq.replace(signals=signals).take_sensors(found.keep)
