@@ -185,7 +185,7 @@ def test_plan_schedule(rng):
     plan = make_plan(acq, cfg, region=region, spacing=None, iterations=90, seed=None)
     assert plan.n_coarse == 50 and plan.n_fine == 40  # the preset's 200:160
     assert plan.stage(49) == "coarse" and plan.stage(50) == "fine"
-    assert plan.batch == 256 and len(plan.sensors(rng)) == 256
+    assert plan.batch == 256 and len(plan.sensors(rng, "coarse")) == 256
     lr = plan.learning_rates(10, 2.0, 1.0)
     assert lr["xyz"] == 0 and lr["p0"] == pytest.approx(cfg["coarse"]["lr_p0"] * 2.0)
     every = cfg["fine"]["decay_every"]

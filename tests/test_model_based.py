@@ -1,5 +1,7 @@
 """Model-based reconstruction on a voxel grid: operator, TV step, noise level, solve, CLI."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -320,8 +322,8 @@ def test_ordered_subsets_solve_as_well_as_the_whole_array():
 @pytest.mark.parametrize("subsets", [1, 3])
 def test_resumed_run_equals_the_unbroken_one(tmp_path, subsets):
     phantom, acq = _scene(noise=0.01)
-    origin, spacing, shape = _grid(phantom)
-    full = model_based_solve(acq, origin, spacing, shape, iterations=25, tol=0, subsets=subsets)
+    solve = functools.partial(model_based_solve, acq, *_grid(phantom), iterations=25, tol=0)
+    full = solve(subsets=subsets)
     ckpt = tmp_path / "mb.ckpt.npz"
 
     class Stop(Exception):
@@ -332,43 +334,12 @@ def test_resumed_run_equals_the_unbroken_one(tmp_path, subsets):
             raise Stop
 
     with pytest.raises(Stop):
-        model_based_solve(
-            acq,
-            origin,
-            spacing,
-            shape,
-            iterations=25,
-            tol=0,
-            subsets=subsets,
-            checkpoint=ckpt,
-            checkpoint_every=5,
-            callback=stop_at,
-        )
+        solve(subsets=subsets, checkpoint=ckpt, checkpoint_every=5, callback=stop_at)
     assert ckpt.exists()
-    resumed = model_based_solve(
-        acq,
-        origin,
-        spacing,
-        shape,
-        iterations=25,
-        tol=0,
-        subsets=subsets,
-        checkpoint=ckpt,
-        checkpoint_every=5,
-        resume=True,
-    )
+    resumed = solve(subsets=subsets, checkpoint=ckpt, checkpoint_every=5, resume=True)
     assert np.array_equal(resumed.coefficients, full.coefficients)
     with pytest.raises(slingbag.InputError, match="subsets"):  # another run's checkpoint
-        model_based_solve(
-            acq,
-            origin,
-            spacing,
-            shape,
-            iterations=25,
-            subsets=subsets + 1,
-            checkpoint=ckpt,
-            resume=True,
-        )
+        solve(subsets=subsets + 1, checkpoint=ckpt, resume=True)
     # (the splat sums balls in parallel, so only to rounding)
     assert np.allclose(resumed.volume.data, full.volume.data, rtol=1e-5, atol=1e-7)
     for key in full.history:

@@ -84,8 +84,8 @@ class Plan:
             "xyz": f["lr_xyz"] * res * k,
         }
 
-    def sensors(self, rng, stage: str = "coarse") -> np.ndarray:
-        """This iteration's sensors: all, or a random batch (sorted)."""
+    def sensors(self, rng, stage: str) -> np.ndarray:
+        """The sensors of an iteration of ``stage``: all, or a random batch (sorted)."""
         n = self.acq.n_sensors
         batch = self.fine_batch if stage == "fine" else self.batch
         if 0 < batch < n:
