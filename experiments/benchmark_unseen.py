@@ -27,17 +27,35 @@ UNSEEN = [
         "hemisphere-1024@96",
         noise=0.02,
     ),
+    # Arrays larger than any the L1 weight was chosen on (it falls beyond 256 sensors).
+    Case(
+        "deep vessels 20x20 2.5mm 2% 8MHz",
+        "vessels-deep",
+        "planar:20x20:2.5e-3",
+        noise=0.02,
+        lowpass=8e6,
+    ),
+    Case(
+        "vessels+spheres hemisphere-1024@640 1% 8MHz",
+        "vessels+spheres",
+        "hemisphere-1024@640",
+        samples=4096,
+        lowpass=8e6,
+    ),
 ]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--candidate", nargs=2, action="append", metavar=("LABEL", "JSON"))
+    p.add_argument("--cases", nargs="+", help="case name fragments (default: all)")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "slingbag" / "benchmark"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     slingbag.init()
     for case in UNSEEN:
+        if args.cases and not any(f in case.name for f in args.cases):
+            continue
         acq = suite.case_data(case, args.cache)
         for label, text in args.candidate or [("base", "{}")]:
             volume, seconds, _ = suite.run_method(case, acq, "default", json.loads(text))

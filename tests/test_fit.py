@@ -208,6 +208,20 @@ def test_the_fine_stage_reads_a_budget_of_samples():
     assert fine_batch_size(cfg, 576, 2048) == 100
 
 
+def test_the_l1_weight_falls_with_the_square_root_of_the_sensor_count_beyond_a_reference():
+    from slingbag.fit.plan import l1_weight
+
+    cfg = load_config("default")
+    cfg["loss"].update(l1=0.3, l1_band_limited=0.6, l1_sensors=256)
+    assert l1_weight(cfg, False, 256) == pytest.approx(0.3)
+    assert l1_weight(cfg, False, 1024) == pytest.approx(0.15)  # 4 x the sensors: half
+    assert l1_weight(cfg, True, 1024) == pytest.approx(0.3)  # the band-limited weight
+    assert l1_weight(cfg, False, 576) == pytest.approx(0.2)
+    assert l1_weight(cfg, False, 49) == pytest.approx(0.3)  # never raised on small arrays
+    cfg["loss"]["l1_sensors"] = 0
+    assert l1_weight(cfg, False, 1024) == pytest.approx(0.3)  # not scaled
+
+
 def test_no_function_of_the_fit_is_long():
     """Kept short on purpose: no function in slingbag/fit over 80 lines, the iteration
     itself at most 60."""

@@ -149,7 +149,7 @@ def make_plan(
         n_fine=n_fine,
         batch=batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors),
         fine_batch=fine_batch_size(cfg, acq.n_sensors, acq.n_samples),
-        l1=float(cfg["loss"]["l1" if response is None else "l1_band_limited"]),
+        l1=l1_weight(cfg, response is not None, acq.n_sensors),
         density=DensityStrategy.from_config(cfg, res),
         objectives=stage_objectives(acq, meas, cfg, res, model),
         sigma_max=largest_sigma(cfg, response, acq.sound_speed, res, say=True),
@@ -242,6 +242,24 @@ def largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
             " (so none is split)" if visible < float(cfg["density"]["split_sigma"]) * res else "",
         )
     return max(visible, floor)
+
+
+def l1_weight(cfg: dict, band_limited: bool, n_sensors: int) -> float:
+    """The L1 weight of a pass: ``loss.l1`` (``loss.l1_band_limited`` with a sensor
+    response in the model) on arrays of up to ``loss.l1_sensors`` sensors, scaled by
+    ``sqrt(l1_sensors / n_sensors)`` on larger ones (0: never scaled).
+
+    The data term is a mean over sensors, so its gradient has the same size on any
+    array, while what the data leave undecided (the clouds that fit them about equally,
+    among which the prior picks the sparsest) shrinks as sensors are added: beyond the
+    array sizes the weight was chosen on, the prior's share falls as the data term's
+    standard error does.
+    """
+    base = float(cfg["loss"]["l1_band_limited" if band_limited else "l1"])
+    ref = float(cfg["loss"]["l1_sensors"])
+    if ref <= 0 or n_sensors <= ref:
+        return base
+    return base * float(np.sqrt(ref / n_sensors))
 
 
 def batch_size(setting: int, n_sensors: int) -> int:
