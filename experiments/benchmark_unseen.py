@@ -42,6 +42,16 @@ UNSEEN = [
         samples=4096,
         lowpass=8e6,
     ),
+    # The paper's in-vivo kind of system: after it, the band-limited weight is not scaled
+    # (so it has been seen).
+    Case(
+        "vessels+spheres hemisphere-1024 2MHz band-pass 1%",
+        "vessels+spheres",
+        "hemisphere-1024",
+        samples=4096,
+        lowpass=None,
+        response=(2e6, 0.54),
+    ),
 ]
 
 

@@ -215,7 +215,7 @@ def test_the_l1_weight_falls_with_the_square_root_of_the_sensor_count_beyond_a_r
     cfg["loss"].update(l1=0.3, l1_band_limited=0.6, l1_sensors=256)
     assert l1_weight(cfg, False, 256) == pytest.approx(0.3)
     assert l1_weight(cfg, False, 1024) == pytest.approx(0.15)  # 4 x the sensors: half
-    assert l1_weight(cfg, True, 1024) == pytest.approx(0.3)  # the band-limited weight
+    assert l1_weight(cfg, True, 1024) == pytest.approx(0.6)  # a band hides from all alike
     assert l1_weight(cfg, False, 576) == pytest.approx(0.2)
     assert l1_weight(cfg, False, 49) == pytest.approx(0.3)  # never raised on small arrays
     cfg["loss"]["l1_sensors"] = 0

@@ -245,17 +245,20 @@ def largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
 
 
 def l1_weight(cfg: dict, band_limited: bool, n_sensors: int) -> float:
-    """The L1 weight of a pass: ``loss.l1`` (``loss.l1_band_limited`` with a sensor
-    response in the model) on arrays of up to ``loss.l1_sensors`` sensors, scaled by
+    """The L1 weight of a pass: ``loss.l1_band_limited`` with a sensor response in the
+    model; else ``loss.l1`` on arrays of up to ``loss.l1_sensors`` sensors, scaled by
     ``sqrt(l1_sensors / n_sensors)`` on larger ones (0: never scaled).
 
     The data term is a mean over sensors, so its gradient has the same size on any
     array, while what the data leave undecided (the clouds that fit them about equally,
     among which the prior picks the sparsest) shrinks as sensors are added: beyond the
     array sizes the weight was chosen on, the prior's share falls as the data term's
-    standard error does.
+    standard error does.  Not so through a transducer's band: the smooth structure it
+    hides is hidden from every sensor alike, and more sensors do not reveal it.
     """
-    base = float(cfg["loss"]["l1_band_limited" if band_limited else "l1"])
+    if band_limited:
+        return float(cfg["loss"]["l1_band_limited"])
+    base = float(cfg["loss"]["l1"])
     ref = float(cfg["loss"]["l1_sensors"])
     if ref <= 0 or n_sensors <= ref:
         return base
