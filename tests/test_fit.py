@@ -186,6 +186,7 @@ def test_plan_schedule(rng):
     assert plan.n_coarse == 50 and plan.n_fine == 40  # the preset's 200:160
     assert plan.stage(49) == "coarse" and plan.stage(50) == "fine"
     assert plan.batch == 256 and len(plan.sensors(rng, "coarse")) == 256
+    assert plan.l1 == pytest.approx(cfg["loss"]["l1"] * np.sqrt(256 / 300))  # 300 sensors
     lr = plan.learning_rates(10, 2.0, 1.0)
     assert lr["xyz"] == 0 and lr["p0"] == pytest.approx(cfg["coarse"]["lr_p0"] * 2.0)
     every = cfg["fine"]["decay_every"]
@@ -209,17 +210,17 @@ def test_the_fine_stage_reads_a_budget_of_samples():
 
 
 def test_the_l1_weight_falls_with_the_square_root_of_the_sensor_count_beyond_a_reference():
-    from slingbag.fit.plan import l1_weight
+    from slingbag.fit.plan import l1_relative_weight
 
     cfg = load_config("default")
     cfg["loss"].update(l1=0.3, l1_band_limited=0.6, l1_sensors=256)
-    assert l1_weight(cfg, False, 256) == pytest.approx(0.3)
-    assert l1_weight(cfg, False, 1024) == pytest.approx(0.15)  # 4 x the sensors: half
-    assert l1_weight(cfg, True, 1024) == pytest.approx(0.6)  # a band hides from all alike
-    assert l1_weight(cfg, False, 576) == pytest.approx(0.2)
-    assert l1_weight(cfg, False, 49) == pytest.approx(0.3)  # never raised on small arrays
+    assert l1_relative_weight(cfg, False, 256) == pytest.approx(0.3)
+    assert l1_relative_weight(cfg, False, 1024) == pytest.approx(0.15)  # 4 x the sensors: half
+    assert l1_relative_weight(cfg, True, 1024) == pytest.approx(0.6)  # a band hides from all alike
+    assert l1_relative_weight(cfg, False, 576) == pytest.approx(0.2)
+    assert l1_relative_weight(cfg, False, 49) == pytest.approx(0.3)  # never raised on small arrays
     cfg["loss"]["l1_sensors"] = 0
-    assert l1_weight(cfg, False, 1024) == pytest.approx(0.3)  # not scaled
+    assert l1_relative_weight(cfg, False, 1024) == pytest.approx(0.3)  # not scaled
 
 
 def test_no_function_of_the_fit_is_long():

@@ -149,7 +149,7 @@ def make_plan(
         n_fine=n_fine,
         batch=batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors),
         fine_batch=fine_batch_size(cfg, acq.n_sensors, acq.n_samples),
-        l1=l1_weight(cfg, response is not None, acq.n_sensors),
+        l1=l1_relative_weight(cfg, response is not None, acq.n_sensors),
         density=DensityStrategy.from_config(cfg, res),
         objectives=stage_objectives(acq, meas, cfg, res, model),
         sigma_max=largest_sigma(cfg, response, acq.sound_speed, res, say=True),
@@ -244,7 +244,7 @@ def largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
     return max(visible, floor)
 
 
-def l1_weight(cfg: dict, band_limited: bool, n_sensors: int) -> float:
+def l1_relative_weight(cfg: dict, band_limited: bool, n_sensors: int) -> float:
     """The L1 weight of a pass: ``loss.l1_band_limited`` with a sensor response in the
     model; else ``loss.l1`` on arrays of up to ``loss.l1_sensors`` sensors, scaled by
     ``sqrt(l1_sensors / n_sensors)`` on larger ones (0: never scaled).
