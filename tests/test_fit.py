@@ -186,7 +186,7 @@ def test_plan_schedule(rng):
     assert plan.n_coarse == 50 and plan.n_fine == 40  # the preset's 200:160
     assert plan.stage(49) == "coarse" and plan.stage(50) == "fine"
     assert plan.batch == 256 and len(plan.sensors(rng, "coarse")) == 256
-    assert plan.l1 == pytest.approx(cfg["loss"]["l1"] * np.sqrt(256 / 300))  # 300 sensors
+    assert plan.l1_relative == pytest.approx(cfg["loss"]["l1"] * np.sqrt(256 / 300))  # 300 sensors
     lr = plan.learning_rates(10, 2.0, 1.0)
     assert lr["xyz"] == 0 and lr["p0"] == pytest.approx(cfg["coarse"]["lr_p0"] * 2.0)
     every = cfg["fine"]["decay_every"]

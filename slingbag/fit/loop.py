@@ -91,9 +91,9 @@ def iterate(run: RunState, plan: Plan, progress) -> str:
         progress.rewind(run.it)
         return REWOUND
     run.guard.best_fit = min(run.guard.best_fit, loss)
-    if plan.l1 > 0:
+    if plan.l1_relative > 0:
         if run.l1_abs is None:
-            run.l1_abs = plan.l1 * float(np.mean(np.abs(grads["p0"])))
+            run.l1_abs = plan.l1_relative * float(np.mean(np.abs(grads["p0"])))
         loss = add_l1(loss, grads, cloud.p0, run.l1_abs)
     step_parameters(run, plan, stage, grads)
     guard.note_step(run, loss, stage)

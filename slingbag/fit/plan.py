@@ -50,7 +50,7 @@ class Plan:
     n_fine: int
     batch: int
     fine_batch: int
-    l1: float
+    l1_relative: float
     density: DensityStrategy
     objectives: dict
     sigma_max: float | None
@@ -149,7 +149,7 @@ def make_plan(
         n_fine=n_fine,
         batch=batch_size(int(cfg["loss"]["batch_sensors"]), acq.n_sensors),
         fine_batch=fine_batch_size(cfg, acq.n_sensors, acq.n_samples),
-        l1=l1_relative_weight(cfg, response is not None, acq.n_sensors),
+        l1_relative=l1_relative_weight(cfg, response is not None, acq.n_sensors),
         density=DensityStrategy.from_config(cfg, res),
         objectives=stage_objectives(acq, meas, cfg, res, model),
         sigma_max=largest_sigma(cfg, response, acq.sound_speed, res, say=True),
@@ -245,16 +245,17 @@ def largest_sigma(cfg, response, sound_speed, res, say=False) -> float | None:
 
 
 def l1_relative_weight(cfg: dict, band_limited: bool, n_sensors: int) -> float:
-    """The L1 weight of a pass: ``loss.l1_band_limited`` with a sensor response in the
-    model; else ``loss.l1`` on arrays of up to ``loss.l1_sensors`` sensors, scaled by
-    ``sqrt(l1_sensors / n_sensors)`` on larger ones (0: never scaled).
+    """The L1 weight of a pass, relative to the data term's first p0 gradient:
+    ``loss.l1_band_limited`` with a sensor response in the model; else ``loss.l1`` on
+    arrays of up to ``loss.l1_sensors`` sensors, times ``sqrt(l1_sensors / n_sensors)``
+    on larger ones (0: never scaled).  ``n_sensors`` counts the channels kept after
+    conditioning.
 
     The data term is a mean over sensors, so its gradient has the same size on any
     array, while what the data leave undecided (the clouds that fit them about equally,
-    among which the prior picks the sparsest) shrinks as sensors are added: beyond the
-    array sizes the weight was chosen on, the prior's share falls as the data term's
-    standard error does.  Not so through a transducer's band: the smooth structure it
-    hides is hidden from every sensor alike, and more sensors do not reveal it.
+    among which the prior picks the sparsest) shrinks as sensors are added; the fine
+    stage reads them all (up to ``fine.batch_samples``).  Through a transducer's band it
+    does not: the smooth structure the band hides is hidden from every sensor alike.
     """
     if band_limited:
         return float(cfg["loss"]["l1_band_limited"])
