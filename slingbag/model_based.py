@@ -451,7 +451,6 @@ def model_based_solve(
     energies = [max(float((bs * bs).sum()), 1e-300) for bs in b_shares]
 
     auto = tv is None
-    target = None
     noise = None
     if auto:
         lo = origin
@@ -471,14 +470,13 @@ def model_based_solve(
                 f"{count}",
                 hint="give the TV weight explicitly (--tv)",
             )
-        target = TAU**2 * b.size * noise**2
         targets = [TAU**2 * bs.size * noise**2 for bs in b_shares]
         log.info(
             "model-based: noise %.3g of the peak from %d quiet samples; target residual "
             "%.3g of the signal energy",
             noise,
             count,
-            target / energy,
+            sum(targets) / energy,
         )
 
     ckpt = Path(checkpoint) if checkpoint else None
