@@ -6,7 +6,7 @@ No signal comes from slingbag's radiator (see ``slingbag.benchmark``).  Cases th
 (``experiments/jwave_generate.py``) are skipped when those are missing.  Prints the table
 (also written to OUT/table.md with OUT/results.json and one MAP figure per case), with
 each run's SSIM, CNR, wall seconds and peak memory (resident set above the level at the
-run's start, ``slingbag.peakmem``).
+run's start, ``slingbag.benchmark.peakmem``).
 
     python experiments/benchmark.py                       # everything
     python experiments/benchmark.py --tags core           # the headline cases

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.config import load_config
 from slingbag.core.arrays import load_array
+from slingbag.core.config import load_config
 from slingbag.model.radiator import simulate
 from slingbag.phantoms import vessels_phantom
 from slingbag.report.figures import comparison_figure

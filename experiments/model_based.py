@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.config import load_config
+from slingbag.baselines.model_based import model_based_solve
+from slingbag.benchmark.peakmem import measure
+from slingbag.core.config import load_config
 from slingbag.core.volume import grid_for_region
 from slingbag.fit.plan import resolve_region
 from slingbag.model.radiator import simulate
-from slingbag.model_based import model_based_solve
-from slingbag.peakmem import measure
 from slingbag.phantoms import vessels_phantom
 from slingbag.report.metrics import metrics
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 import slingbag
-from slingbag.config import load_config
 from slingbag.core.arrays import load_array
+from slingbag.core.config import load_config
 from slingbag.io.ply import read_ply
 from slingbag.model.radiator import simulate
 from slingbag.model.voxelize import grid_for_cloud, voxelize

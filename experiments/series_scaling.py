@@ -28,7 +28,7 @@ def frames_per_minute(acqs, workers: int, chunk: int) -> tuple[float, float]:
     chunk : int
         Frames per task.
     """
-    from slingbag.config import load_config
+    from slingbag.core.config import load_config
     from slingbag.series import reconstruct_series
 
     t = time.perf_counter()

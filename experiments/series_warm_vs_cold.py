@@ -20,10 +20,10 @@ REGION = (-5e-3, 5e-3, -5e-3, 5e-3, 10e-3, 14e-3)
 
 def main(argv=None):
     import slingbag
-    from slingbag.config import load_config
+    from slingbag.core.config import load_config
+    from slingbag.fit.reconstruct import reconstruct
     from slingbag.model.radiator import simulate
     from slingbag.phantoms.dynamic import dynamic_vessels
-    from slingbag.reconstruct import reconstruct
     from slingbag.report.metrics import metrics
     from slingbag.series import reconstruct_series
 

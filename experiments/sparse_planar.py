@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import slingbag
-from slingbag.config import load_config
 from slingbag.core.arrays import load_array
+from slingbag.core.config import load_config
 from slingbag.model.radiator import simulate
 from slingbag.phantoms import vessels_phantom
 from slingbag.report.figures import comparison_figure

@@ -100,8 +100,8 @@ def make_case(small: bool, seed: int = 0):
 
 def run_slingbag(case, arch: str):
     import slingbag
+    from slingbag.baselines.ubp import ubp
     from slingbag.core.acquisition import Acquisition
-    from slingbag.model.backproject import ubp
 
     slingbag.init(arch)
     acq = Acquisition(

@@ -14,8 +14,6 @@ The public API is flat (names are imported lazily so ``import slingbag`` stays c
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 from ._version import __version__
 
@@ -29,7 +27,7 @@ _EXPORTS = {
     "SlingbagError": "errors",
     "ReconstructionError": "errors",
     "simulate": "model.radiator",
-    "loss_and_grad": "model.radiator",
+    "loss_and_grad": "fit.loss",
     "read_ply": "io.ply",
     "write_ply": "io.ply",
     "read_acquisition": "io.native",
@@ -39,12 +37,12 @@ _EXPORTS = {
     "load_array": "core.arrays",
     "vessels_phantom": "phantoms",
     "volume_to_cloud": "phantoms",
-    "reconstruct": "reconstruct",
-    "Reconstruction": "reconstruct",
-    "load_config": "config",
+    "reconstruct": "fit.reconstruct",
+    "Reconstruction": "fit.reconstruct",
+    "load_config": "core.config",
     "voxelize": "model.voxelize",
-    "ubp": "model.backproject",
-    "model_based": "model_based",
+    "ubp": "baselines.ubp",
+    "model_based": "baselines.model_based",
     "metrics": "report.metrics",
     "read_any": "io.formats",
     "detect_format": "io.detect",
@@ -60,29 +58,12 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
-# These functions share their module's name.  Importing a submodule binds it as an
-# attribute of the package, which would shadow the function: the package's class drops
-# those bindings (the submodules stay in sys.modules), so `slingbag.reconstruct` stays the
-# function and is imported only when first used (I/O alone never loads the solver).
-_SHADOWED = {"model_based", "reconstruct"}
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
 
 def __getattr__(name):
     if name in _EXPORTS:
         mod = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         value = getattr(mod, name)
-        if name in _SHADOWED:
-            globals()[name] = value  # bound once, past the class's filter
+        globals()[name] = value
         return value
     raise AttributeError(f"module 'slingbag' has no attribute {name!r}")
 

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from slingbag.baselines.model_based import PAIR_BUDGET
 from slingbag.benchmark import conditions, phantoms, suite
 from slingbag.benchmark.exact import simulate_spheres, simulate_voxels, sphere_radius
-from slingbag.model_based import PAIR_BUDGET
 
 C, FS = 1500.0, 40e6
 

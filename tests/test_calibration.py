@@ -5,10 +5,11 @@ import sys
 import numpy as np
 import pytest
 
-from slingbag.config import load_config
 from slingbag.core.arrays import load_array
 from slingbag.core.cloud import GaussianCloud
+from slingbag.core.config import load_config
 from slingbag.errors import InputError
+from slingbag.fit.reconstruct import reconstruct
 from slingbag.fit.state import Box
 from slingbag.model.radiator import simulate
 from slingbag.model.response import (
@@ -17,7 +18,6 @@ from slingbag.model.response import (
     correlate_response,
     response_parameter_gradients,
 )
-from slingbag.reconstruct import reconstruct
 
 FS = 40e6
 
@@ -375,7 +375,7 @@ def test_res_follows_a_high_frequency_response(monkeypatch):
     visible = SensorResponse(FS, centre=4e6, bandwidth=0.6).largest_visible_sigma(1500.0)
     assert rec.config["region"]["res"] == pytest.approx(visible / (2 * 0.5), rel=1e-6)
     assert rec.cloud.sigma.max() <= visible * (1 + 1e-6)
-    R = sys.modules["slingbag.reconstruct"]
+    R = sys.modules["slingbag.fit.reconstruct"]
     monkeypatch.setattr(R, "adapt_to_response", lambda cfg, acq: cfg)
     coarse = run()
     assert coarse.config["region"]["res"] == 0.2e-3

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_reconstruct import REGION, _fast_cfg, _small_case
 
-from slingbag.reconstruct import reconstruct
+from slingbag.fit.reconstruct import reconstruct
 
 
 class Stop(Exception):

@@ -8,8 +8,8 @@ import math
 import pytest
 from PIL import Image
 
+from slingbag.benchmark.demo import METRIC_ROWS, metrics_table
 from slingbag.cli import main
-from slingbag.demo import METRIC_ROWS, metrics_table
 from slingbag.io.native import read_acquisition, read_result
 from slingbag.io.ply import read_ply
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slingbag.config import load_config
 from slingbag.core.acquisition import Acquisition
+from slingbag.core.config import load_config
 from slingbag.fit import guard
 from slingbag.fit.checkpoint import load_checkpoint, save_checkpoint
 from slingbag.fit.params import Calibration

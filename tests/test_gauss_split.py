@@ -147,7 +147,7 @@ def test_plan_classes_cover_the_cloud():
 
 
 def test_bench_reference_is_the_closed_form(rng):
-    from slingbag.bench import exact_signals
+    from slingbag.benchmark.speed import exact_signals
 
     xyz, p0, sigma, sensors = scene(rng, extra_sigma=ODD_SIGMAS)
     ref = exact(xyz, p0, sigma, sensors[:3], 768, 1e-6)

@@ -56,7 +56,7 @@ def test_commands_refuse_a_region_alike(tmp_path, capsys, command):
 
 
 def test_config_bounds_go_through_the_same_reading(tmp_path):
-    from slingbag.config import load_config
+    from slingbag.core.config import load_config
 
     bad = tmp_path / "c.toml"
     bad.write_text("[region]\nbounds = [-10.0, 10.0, -10.0, 10.0, 12.0, 18.0]\n")

@@ -388,8 +388,8 @@ print(json.dumps([loaded, [slingbag.reconstruct.__name__, slingbag.ubp.__module_
     )
     loaded, names = json.loads(out.stdout.strip().splitlines()[-1])
     assert "slingbag.io.native" in loaded
-    assert "slingbag.reconstruct" not in loaded and "taichi" not in loaded, loaded
-    assert names == ["reconstruct", "slingbag.model.backproject"]  # the functions, not the modules
+    assert "slingbag.fit.reconstruct" not in loaded and "taichi" not in loaded, loaded
+    assert names == ["reconstruct", "slingbag.baselines.ubp"]  # the functions, not the modules
 
 
 def test_a_result_and_a_series_frame_store_cloud_and_history_alike(tmp_path):

@@ -271,8 +271,8 @@ def test_text_layout_as_the_paper_writes_it(tmp_path, rng):
 
 def test_text_layout_rat_liver_reconstructs(tmp_path, shared_data):
     import slingbag
-    from slingbag.config import load_config
     from slingbag.core.arrays import load_array
+    from slingbag.core.config import load_config
     from slingbag.io.ply import read_ply
 
     cloud = read_ply(shared_data / "rat_liver_phantom.ply")
@@ -303,8 +303,8 @@ def test_text_layout_rat_liver_reconstructs(tmp_path, shared_data):
 
 def test_reconstruction_from_ipasc_equals_slingbag(tmp_path):
     import slingbag
-    from slingbag.config import load_config
     from slingbag.core.arrays import load_array
+    from slingbag.core.config import load_config
 
     rng = np.random.default_rng(7)
     cloud = GaussianCloud(

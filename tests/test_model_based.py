@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 import slingbag
-from slingbag.model.radiator import RadiatorModel, simulate
-from slingbag.model.response import SensorResponse
-from slingbag.model_based import (
+from slingbag.baselines.model_based import (
     GridOperator,
     auto_grid,
     lowpass_response,
@@ -19,7 +17,9 @@ from slingbag.model_based import (
     subset_indices,
     system_matrix_bytes,
 )
-from slingbag.tv import div, grad, prox_tv_nonneg, tv
+from slingbag.baselines.tv import div, grad, prox_tv_nonneg, tv
+from slingbag.model.radiator import RadiatorModel, simulate
+from slingbag.model.response import SensorResponse
 
 # 8 x 8 sensors below a 20 x 20 x 8 grid at 0.25 mm, 6 mm above the array.
 REGION = (-2.375e-3, 2.375e-3, -2.375e-3, 2.375e-3, 6.0e-3, 7.75e-3)
@@ -249,7 +249,7 @@ def test_discrepancy_principle_meets_its_target_when_the_model_can():
     array = slingbag.load_array("planar:8x8:1.2e-3")
     noisy = simulate(cloud, array, model="gaussian", n_samples=N_SAMPLES, noise=0.1, seed=3)
     res = model_based_solve(noisy, origin, spacing, shape, iterations=150)
-    from slingbag.model_based import MU_FLOOR, TAU
+    from slingbag.baselines.model_based import MU_FLOOR, TAU
 
     assert res.attrs["tv_weight"] > 100 * MU_FLOOR
     assert abs(np.log(res.history["discrepancy"][-1])) < 2 * np.log(TAU)

@@ -6,7 +6,7 @@ from test_reconstruct import REGION, _fast_cfg, _small_case
 
 import slingbag
 from slingbag.core.cloud import GaussianCloud
-from slingbag.reconstruct import reconstruct
+from slingbag.fit.reconstruct import reconstruct
 
 
 def _settings():

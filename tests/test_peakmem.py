@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from slingbag.peakmem import PeakMemory
+from slingbag.benchmark.peakmem import PeakMemory
 
 
 def test_a_block_that_allocates_shows_its_array():

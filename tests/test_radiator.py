@@ -6,11 +6,11 @@ import pytest
 import radiator_twin as twin
 
 from slingbag.core.cloud import GaussianCloud
+from slingbag.fit.loss import loss_and_grad
 from slingbag.model.radiator import (
     RadiatorModel,
     backward_signals,
     forward_signals,
-    loss_and_grad,
     simulate,
 )
 

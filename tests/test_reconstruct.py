@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from slingbag.config import load_config
 from slingbag.core.cloud import GaussianCloud, profile_integral_factor
+from slingbag.core.config import load_config
 from slingbag.errors import InputError, ReconstructionError
 from slingbag.fit.density import DensityStrategy, duplicate, prune_mask, split
+from slingbag.fit.reconstruct import reconstruct
 from slingbag.fit.state import CloudState
 from slingbag.model.radiator import simulate
 from slingbag.model.voxelize import voxelize
-from slingbag.reconstruct import reconstruct
 
 RES = 0.2e-3
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from slingbag.config import load_config  # noqa: E402
+from slingbag.core.config import load_config  # noqa: E402
 from slingbag.errors import InputError, ReconstructionError  # noqa: E402
 from slingbag.io.native import write_acquisition  # noqa: E402
 from slingbag.model.radiator import simulate  # noqa: E402

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from slingbag.baselines.ubp import default_grid, infer_geometry, ubp
 from slingbag.core.acquisition import Acquisition
 from slingbag.core.volume import Volume
 from slingbag.errors import InputError
-from slingbag.model.backproject import default_grid, infer_geometry, ubp
 
 FS, C = 40e6, 1500.0
 

@@ -360,7 +360,7 @@ def case_data(case: Case, cache: Path | None):
 
 
 def _config_for(case: Case, preset: str, acq: Acquisition, overrides: dict | None):
-    from ..config import load_config
+    from ..core.config import load_config
 
     cfg = load_config(preset, overrides=overrides or None)
     if acq.impulse_response is not None:
@@ -374,7 +374,7 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
     """Reconstruct ``acq`` with ``method`` ("ubp", "mb" or a preset name); the volume, its
     seconds and the extra numbers worth reporting, among them ``peak_memory_bytes``: the
     largest resident set above the level at the method's start (:class:`PeakMemory`)."""
-    from ..peakmem import PeakMemory
+    from .peakmem import PeakMemory
 
     with PeakMemory() as mem:
         volume, seconds, extra = _run_method(case, acq, method, overrides, progress)
@@ -383,8 +383,8 @@ def run_method(case: Case, acq: Acquisition, method: str, overrides=None, progre
 
 
 def _run_method(case: Case, acq: Acquisition, method: str, overrides=None, progress=False):
-    from ..model.backproject import ubp
-    from ..reconstruct import reconstruct
+    from ..baselines.ubp import ubp
+    from ..fit.reconstruct import reconstruct
 
     truth = acq.truth_volume
     start = time.perf_counter()
@@ -415,9 +415,9 @@ def _run_method(case: Case, acq: Acquisition, method: str, overrides=None, progr
 
 def _model_based_on_truth_box(acq, truth):
     """The model-based baseline on the truth's box (the box UBP gets), its grid chosen
-    from the data by :func:`slingbag.model_based.auto_grid`, with the file's response when
+    from the data by :func:`slingbag.baselines.model_based.auto_grid`, with the file's response when
     it has one and the data-chosen TV weight; the volume and what to report of the run."""
-    from ..model_based import MB_ITERATIONS, auto_grid, model_based_solve
+    from ..baselines.model_based import MB_ITERATIONS, auto_grid, model_based_solve
 
     lo = truth.origin
     hi = truth.origin + (np.asarray(truth.shape) - 1) * truth.spacing

@@ -16,17 +16,17 @@ def register(sub):
 
 def run(args) -> int:
     if args.what == "forward":
-        from ..bench import bench_forward, format_forward
+        from ..benchmark.speed import bench_forward, format_forward
 
         res = bench_forward(n_balls=args.balls, n_samples=args.samples)
         print(json.dumps(res, indent=2) if args.json else format_forward(res))
     elif args.what == "reconstruct":
-        from ..bench import bench_reconstruct, format_reconstruct
+        from ..benchmark.speed import bench_reconstruct, format_reconstruct
 
         res = bench_reconstruct()
         print(json.dumps(res, indent=2) if args.json else format_reconstruct(res))
     elif args.what == "ubp":
-        from ..bench_ubp import bench_ubp
+        from ..benchmark.speed import bench_ubp
 
         res = bench_ubp()
         if args.json:

@@ -67,7 +67,7 @@ def _floats(text: str, n: int, name: str, expected: str) -> tuple:
 def run(args) -> int:
     from ..backend import init
     from ..benchmark import suite
-    from ..config import preset_names
+    from ..core.config import preset_names
 
     response = None
     if args.response:

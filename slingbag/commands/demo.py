@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    from ..demo import PRESET, SIZES
+    from ..benchmark.demo import PRESET, SIZES
 
     parser = subparsers.add_parser(
         "demo",
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run_demo
+    from ..benchmark.demo import run_demo
 
     demo = run_demo(
         args.out,

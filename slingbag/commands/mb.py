@@ -78,7 +78,7 @@ def default_spacing(lo, hi, res: float, max_unknowns: int = DEFAULT_MAX_UNKNOWNS
     """``res``, or the coarser spacing (two significant digits, rounded up) that keeps the
     box under about ``max_unknowns`` voxels: every voxel is an unknown that costs a ball's
     forward and backward per iteration."""
-    from ..model.backproject import _round_sig
+    from ..baselines.ubp import _round_sig
 
     fit = float(np.prod(np.asarray(hi, float) - lo) / max_unknowns) ** (1 / 3)
     return float(res) if fit <= res else _round_sig(fit)
@@ -95,11 +95,11 @@ def _peak_memory() -> int:
 def run(args) -> int:
     from .. import __version__
     from ..backend import ensure_init
-    from ..config import load_config
+    from ..baselines.model_based import model_based_solve
+    from ..core.config import load_config
     from ..core.volume import grid_for_region
     from ..fit.plan import resolve_region
     from ..io.native import write_result
-    from ..model_based import model_based_solve
 
     out = Path(args.output)
     if not out.parent.is_dir():

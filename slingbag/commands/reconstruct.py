@@ -116,10 +116,10 @@ def _overrides(args) -> dict:
 
 
 def run(args) -> int:
-    from ..config import load_config
+    from ..core.config import load_config
+    from ..fit.reconstruct import reconstruct
     from ..io.native import write_result
     from ..io.ply import write_ply
-    from ..reconstruct import reconstruct
 
     out = Path(args.output)
     if not out.parent.exists():

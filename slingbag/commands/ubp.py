@@ -49,9 +49,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from .._version import __version__
     from ..backend import ensure_init
+    from ..baselines.ubp import default_grid, infer_geometry, ubp
     from ..core.volume import grid_for_region
     from ..io.native import write_result
-    from ..model.backproject import default_grid, infer_geometry, ubp
 
     if args.spacing is not None and not (np.isfinite(args.spacing) and args.spacing > 0):
         raise InputError("--spacing", None, "a positive voxel size in metres", got=args.spacing)

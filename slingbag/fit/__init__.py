@@ -1,2 +1,2 @@
 """Fitting a cloud of Gaussian balls to one acquisition: the plan, the run's state, the
-loop and its parts (see :mod:`slingbag.reconstruct` for the public entry point)."""
+loop and its parts (:mod:`slingbag.fit.reconstruct` holds the public entry point)."""

@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from ..config import to_toml
+from ..core.config import to_toml
 from ..errors import InputError
 from ..model.response import SensorResponse
 from .optim import Adam

@@ -48,7 +48,7 @@ def initial_positions(cfg, acq_scaled, lo, hi, res, n_balls, rng):
     n_bp = n_balls - n_uni
     parts, weights = [], []
     if n_bp > 0:
-        from ..model.backproject import ubp
+        from ..baselines.ubp import ubp
 
         origin, spacing, shape = grid_for_region(lo, hi, res)
         bp = ubp(acq_scaled, origin, spacing, shape)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import to_toml
 from ..core.acquisition import Acquisition
+from ..core.config import to_toml
 from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
 from .density import DensityStrategy

@@ -1,7 +1,7 @@
 """Taichi kernel of universal back-projection (UBP, Xu & Wang 2005).
 
 This module only computes; it knows nothing about files, geometry inference or defaults
-(see :mod:`slingbag.model.backproject` for those).  One thread per voxel loops over every
+(see :mod:`slingbag.baselines.ubp` for those).  One thread per voxel loops over every
 sensor, reads the back-projection term ``b(r_s, t)`` at the voxel's time of flight with
 linear interpolation, and accumulates it with its solid-angle weight.
 

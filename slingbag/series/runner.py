@@ -106,7 +106,7 @@ class TaichiPlugin(WorkerPlugin):
 
 def _reconstruct_frame(item, cfg, opts, seed, init_cloud) -> dict:
     """One frame, as plain arrays (cheap to pickle back to the client)."""
-    from ..reconstruct import reconstruct
+    from ..fit.reconstruct import reconstruct
 
     acq = _load(item)
     t0 = time.perf_counter()
@@ -183,7 +183,7 @@ def _chunks(n_frames: int, chunk: int) -> list:
 
 
 def _configs(config, warm_config):
-    from ..config import load_config
+    from ..core.config import load_config
 
     cold = load_config() if config is None else config
     if isinstance(cold, str):
@@ -381,7 +381,7 @@ def reconstruct_series(
         "arch": arch,
         "cpu_threads": None,
     }
-    from ..config import to_toml
+    from ..core.config import to_toml
 
     fp_parts = {
         "chunk": chunk,

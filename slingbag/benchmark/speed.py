@@ -1,5 +1,8 @@
 """Benchmarks that print figures and ratios (never timed tests).
 
+``slingbag bench ubp`` times universal back-projection; ``slingbag bench reconstruct`` a
+reconstruction of the independent 12 x 12 scene.
+
 ``slingbag bench forward`` times the radiator on the issue's reference case: 600,000 balls
 (sigma 0.1-0.6 mm) in an 80 x 104 x 40 mm region 15 mm above the planar-196 array, 4,096
 samples at 40 MHz.
@@ -71,10 +74,10 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     Gaussian splitting and FFTs), their agreement with the float64 closed form at
     ``check_sensors`` sensors, and the windowed kernel against an every-sample evaluation
     on a small case of the same geometry."""
-    from .backend import ensure_init
-    from .kernels import radiator
-    from .model import gauss_split
-    from .model.radiator import RadiatorModel, backward_signals, forward_signals
+    from ..backend import ensure_init
+    from ..kernels import radiator
+    from ..model import gauss_split
+    from ..model.radiator import RadiatorModel, backward_signals, forward_signals
 
     arch = ensure_init()
     fs, c = 40e6, 1500.0
@@ -206,13 +209,13 @@ def bench_reconstruct(side: int = 12, pitch: float = 3e-3, preset: str = "defaul
     """Time the issue's reconstruction case: the ``vessels`` phantom (20 x 20 x 6 mm, 0.2 mm
     resolution), ``side`` x ``side`` planar sensors, 2,048 samples, ``shells`` data with
     1 % noise; reports the time, the ball count and the peak memory."""
-    from .backend import ensure_init
-    from .config import load_config
-    from .core.arrays import load_array
-    from .model.radiator import simulate
-    from .phantoms import vessels_phantom
-    from .reconstruct import reconstruct
-    from .report.metrics import metrics
+    from ..backend import ensure_init
+    from ..core.arrays import load_array
+    from ..core.config import load_config
+    from ..fit.reconstruct import reconstruct
+    from ..model.radiator import simulate
+    from ..phantoms import vessels_phantom
+    from ..report.metrics import metrics
 
     arch = ensure_init()
     phantom = vessels_phantom(seed=0)
@@ -255,3 +258,73 @@ def format_reconstruct(res: dict) -> str:
             f"  SSIM(MAP-z)        {res['ssim_map_z']:8.3f}",
         ]
     )
+
+
+def bench_ubp(
+    n_side: int = 24,
+    nx: int = 100,
+    ny: int = 100,
+    nz: int = 30,
+    n_samples: int = 2048,
+    *,
+    repeats: int = 3,
+    verbose: bool = True,
+) -> dict:
+    """Time UBP of an ``n_side x n_side`` planar array onto an ``nx x ny x nz`` grid.
+
+    The signals are random (UBP's cost does not depend on their values); the array has a
+    1.5 mm pitch at z = 0 facing +z and the grid is the box over it from 5 mm deep, so
+    every voxel reads every sensor inside the time window.  The first call compiles the
+    kernel and is timed apart; the figure reported is the best of ``repeats`` later calls.
+
+    Returns
+    -------
+    dict
+        ``arch``, the sizes, ``compile_s`` (first call), ``seconds`` (best warm call),
+        ``all_s`` (every warm call) and ``pairs_per_s`` (voxel-sensor pairs per second).
+    """
+    from ..backend import ensure_init
+    from ..baselines.ubp import ubp
+    from ..core.acquisition import Acquisition
+
+    arch = ensure_init()
+    pitch, fs, c = 1.5e-3, 40e6, 1500.0
+    g = (np.arange(n_side) - (n_side - 1) / 2) * pitch
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    positions = np.column_stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)])
+    rng = np.random.default_rng(0)
+    signals = rng.standard_normal((len(positions), n_samples)).astype(np.float32)
+    acq = Acquisition(signals, positions, fs, c, normals=np.tile([0.0, 0.0, 1.0], (xx.size, 1)))
+    width = max(n_side - 1, 1) * pitch
+    spacing = np.array([width / max(nx - 1, 1), width / max(ny - 1, 1), 0.3e-3])
+    origin = np.array([-width / 2, -width / 2, 5e-3])
+    shape = (nx, ny, nz)
+
+    t = time.perf_counter()
+    ubp(acq, origin, spacing, shape)
+    compile_s = time.perf_counter() - t
+    times = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        ubp(acq, origin, spacing, shape)
+        times.append(time.perf_counter() - t)
+    best = min(times)
+    pairs = nx * ny * nz * len(positions)
+    result = dict(
+        arch=arch,
+        n_sensors=len(positions),
+        n_samples=n_samples,
+        shape=shape,
+        compile_s=compile_s,
+        seconds=best,
+        all_s=times,
+        pairs_per_s=pairs / best,
+    )
+    if verbose:
+        print(
+            f"ubp [{arch}]: {len(positions)} sensors x {n_samples} samples -> "
+            f"{nx} x {ny} x {nz} voxels: {best:.3f} s (best of {len(times)}; first call "
+            f"with compilation {compile_s:.3f} s), {pairs / best / 1e6:.1f} M voxel-sensor "
+            "pairs/s"
+        )
+    return result

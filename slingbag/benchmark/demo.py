@@ -5,7 +5,7 @@ The data are independent of slingbag's radiator: hard-edged vessels (uniform cyl
 radiated by the benchmark's exact simulator (:mod:`slingbag.benchmark.exact`), low-passed
 at 12 MHz as an acquisition's anti-alias filter would, with 1 % noise.  Everything it
 writes goes into one folder.  Each method's time and peak memory (the resident set above
-the level at its start, :class:`slingbag.peakmem.PeakMemory`) are in the table.
+the level at its start, :class:`slingbag.benchmark.peakmem.PeakMemory`) are in the table.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io.atomic import atomic_path
+from ..errors import InputError
+from ..io.atomic import atomic_path
 from .peakmem import measure
 
 log = logging.getLogger("slingbag")
@@ -50,7 +50,7 @@ LOWPASS = 12e6
 NOISE = 0.01
 PRESET = "fast"
 #: The model-based baseline's share of the demo: voxel-sensor pairs per iteration (see
-#: :func:`slingbag.model_based.auto_grid`; the grid's spacing follows from the region and
+#: :func:`slingbag.baselines.model_based.auto_grid`; the grid's spacing follows from the region and
 #: the array) and its iterations.  About 0.2 s an iteration on 2 CPU cores.
 MB_PAIR_BUDGET = 3e6
 MB_ITERATIONS = 60
@@ -168,19 +168,19 @@ def run_demo(
     -------
     DemoResult
     """
-    from .benchmark import conditions
-    from .benchmark.exact import simulate_voxels
-    from .benchmark.phantoms import vessel_tree
-    from .config import load_config
-    from .core.acquisition import Acquisition
-    from .core.arrays import planar_grid
-    from .io.native import write_acquisition
-    from .io.ply import write_ply
-    from .model.backproject import ubp
-    from .model_based import auto_grid, model_based_solve
-    from .reconstruct import reconstruct
-    from .report.figures import comparison_figure
-    from .report.metrics import metrics
+    from ..baselines.model_based import auto_grid, model_based_solve
+    from ..baselines.ubp import ubp
+    from ..core.acquisition import Acquisition
+    from ..core.arrays import planar_grid
+    from ..core.config import load_config
+    from ..fit.reconstruct import reconstruct
+    from ..io.native import write_acquisition
+    from ..io.ply import write_ply
+    from ..report.figures import comparison_figure
+    from ..report.metrics import metrics
+    from . import conditions
+    from .exact import simulate_voxels
+    from .phantoms import vessel_tree
 
     if size not in SIZES:
         raise InputError("--size", None, "one of " + ", ".join(SIZES), got=size)
@@ -343,7 +343,7 @@ def run_demo(
 
 def _save(demo, name, out, acq, seconds, peak, attrs, **result):
     """Write one method's result as ``OUT/NAME.h5`` with its time, memory and source."""
-    from .io.native import write_result
+    from ..io.native import write_result
 
     demo.files[name] = out / f"{name}.h5"
     extra = {"time_s": seconds, "peak_memory_bytes": peak, "source": str(demo.files["acquisition"])}

@@ -11,7 +11,7 @@ The solve is
     min_{x >= 0}  0.5 * |A x - b|^2 + lam * TV(x)
 
 by FISTA with adaptive restart, the proximal step being the constrained TV denoiser of
-:func:`slingbag.tv.prox_tv_nonneg`.  ``lam`` comes from the data by the discrepancy
+:func:`slingbag.baselines.tv.prox_tv_nonneg`.  ``lam`` comes from the data by the discrepancy
 principle (see :func:`model_based_solve`).  The output volume is the grid's balls splatted
 on the same grid (the initial pressure they represent), in the units of the signals.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.acquisition import Acquisition
-from .core.volume import Volume
-from .errors import InputError
+from ..core.acquisition import Acquisition
+from ..core.volume import Volume
+from ..errors import InputError
 from .tv import prox_tv_nonneg
 
 log = logging.getLogger("slingbag")
@@ -128,7 +128,7 @@ class GridOperator:
         self.sigmas = np.full(len(self.centres), self.sigma, np.float32)
         self.response = response
         self.lowpass = lowpass
-        from .model.radiator import RadiatorModel
+        from ..model.radiator import RadiatorModel
 
         self.model = RadiatorModel("gaussian", algorithm=algorithm)
 
@@ -138,12 +138,12 @@ class GridOperator:
 
     def filters(self, signals: np.ndarray) -> np.ndarray:
         """The response and low-pass, in the model's order."""
-        from .model.response import apply_response
+        from ..model.response import apply_response
 
         return apply_response(apply_response(signals, self.response), self.lowpass)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        from .model.radiator import forward_signals
+        from ..model.radiator import forward_signals
 
         a = self.acq
         raw = forward_signals(
@@ -160,8 +160,8 @@ class GridOperator:
         return self.filters(raw)
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
-        from .model.radiator import backward_signals
-        from .model.response import correlate_response
+        from ..model.radiator import backward_signals
+        from ..model.response import correlate_response
 
         a = self.acq
         g = correlate_response(
@@ -221,12 +221,12 @@ def auto_grid(acq: Acquisition, lo, hi, *, finest: float | None = None, budget=P
     origin, spacing, shape
         As :func:`slingbag.core.volume.grid_for_region`.
     """
-    from .core.volume import grid_for_region
-    from .model.backproject import _round_sig
+    from ..core.volume import grid_for_region
+    from .ubp import _round_sig
 
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     if finest is None:
-        from .config import load_config
+        from ..core.config import load_config
 
         finest = float(load_config("default")["region"]["res"])
     per_iteration = int(np.ceil(acq.n_sensors / sensor_subsets(acq.n_sensors)))
@@ -255,7 +255,7 @@ def system_matrix_bytes(acq: Acquisition, n_voxels: int, sigma: float, taps: int
 def lowpass_response(acq: Acquisition, sigma: float, width: float = LOWPASS):
     """The zero-phase Gaussian low-pass of :func:`slingbag.reconstruct` for balls of
     size ``sigma`` (None when ``width`` is 0): ``width * sigma / 2`` travelled at c."""
-    from .model.response import SensorResponse
+    from ..model.response import SensorResponse
 
     if width <= 0:
         return None
@@ -419,7 +419,7 @@ def model_based_solve(
     if scale == 0:
         raise InputError(acq.source, "signals", "a non-zero signal", "all zeros")
     if response is None and acq.impulse_response is not None:
-        from .model.response import SensorResponse
+        from ..model.response import SensorResponse
 
         response = SensorResponse(acq.fs, kernel=acq.impulse_response)
     spacing = np.broadcast_to(np.asarray(spacing, float), (3,)).copy()
@@ -443,7 +443,7 @@ def model_based_solve(
         for idx in shares
     ]
     op = ops[0]
-    from .model.response import apply_response
+    from ..model.response import apply_response
 
     b = apply_response(scaled.signals, op.lowpass).astype(np.float64)
     energy = float((b * b).sum())
@@ -592,8 +592,8 @@ def model_based_solve(
             "weight (the model cannot fit these data down to the noise): weight at its floor"
         )
     coef = x * scale
-    from .core.cloud import GaussianCloud
-    from .model.voxelize import voxelize
+    from ..core.cloud import GaussianCloud
+    from ..model.voxelize import voxelize
 
     cloud = GaussianCloud(op.centres.astype(np.float64), coef.ravel(), op.sigmas.astype(np.float64))
     volume = voxelize(cloud, origin, spacing, shape, model="gaussian")
@@ -636,7 +636,7 @@ def model_based_solve(
 
 
 def _save_checkpoint(path, st: dict) -> None:
-    from .io.atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     arrays = {"x": st["x"], "x_prev": st["x_prev"]}
     if st["dual"] is not None:

@@ -1,6 +1,6 @@
 """Reconstruction presets: TOML files layered over the default.
 
-``load_config("default")`` reads ``slingbag/presets/default.toml``; a named preset or a user
+``load_config("default")`` reads ``slingbag/core/presets/default.toml``; a named preset or a user
 file overrides any of its keys (and only those: an unknown section or key is an error, so a
 typo never passes silently).
 """
@@ -12,9 +12,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .core.cloud import MODELS
-from .core.geometry import parse_region
-from .errors import InputError
+from ..errors import InputError
+from .cloud import MODELS
+from .geometry import parse_region
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 
 def preset_names() -> list[str]:
-    files = resources.files("slingbag") / "presets"
+    files = resources.files("slingbag.core") / "presets"
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
@@ -35,7 +35,7 @@ def _read_toml(text: str, source: str) -> dict:
 
 
 def _preset(name: str) -> dict:
-    path = resources.files("slingbag") / "presets" / f"{name}.toml"
+    path = resources.files("slingbag.core") / "presets" / f"{name}.toml"
     if not path.is_file():
         raise InputError(
             "--config", None, "a preset (" + ", ".join(preset_names()) + ") or a .toml file", name

@@ -9,6 +9,11 @@ This module is the public entry point; the fit itself lives in :mod:`slingbag.fi
 plan decided once per pass (``plan``), one state object (``state``), the loop
 (``loop``), its divergence guard (``guard``), the density strategy (``density``) and
 the calibration passes (``passes``).
+
+Calibration in passes: a cloud built at a wrong sound speed or t0 keeps a memory of them
+(structure that mimics the wrong wavefronts) that stops its own calibration short, ~10 %
+of the error for the sound speed and more for t0.  A fresh cloud at the values the previous
+pass learned (and in its carried region) leaves little of either, so each pass starts anew.
 """
 
 from __future__ import annotations
@@ -20,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import load_config, to_toml
-from .core.acquisition import Acquisition, check_acquisition
-from .core.cloud import GaussianCloud
-from .core.conditioning import clean_acquisition, condition
-from .core.volume import Volume, grid_for_region
-from .fit.params import TIMING
-from .fit.passes import PassResult, run_passes
-from .fit.plan import adapt_to_response
-from .fit.timing import expected_errors
+from ..core.acquisition import Acquisition, check_acquisition
+from ..core.cloud import GaussianCloud
+from ..core.conditioning import clean_acquisition, condition
+from ..core.config import load_config, to_toml
+from ..core.volume import Volume, grid_for_region
+from .params import TIMING
+from .passes import PassResult, run_passes
+from .plan import adapt_to_response
+from .timing import expected_errors
 
 log = logging.getLogger("slingbag")
 
@@ -114,13 +119,9 @@ def reconstruct(
 
     Notes
     -----
-    When the sound speed or t0 is calibrated, ``calibrate.passes`` reconstructions run in
-    turn, each from a fresh cloud at the values the previous pass learned (and in its
-    carried region): a cloud built at wrong values keeps a memory of them (structure that
-    mimics the wrong wavefronts) that stops its own calibration short, ~10 % of the error
-    for the sound speed and more for t0, and a fresh start at nearly right values leaves
-    little of either.  The result is the last pass's; its history holds every pass
-    (``history["pass"]``).
+    Calibrating the sound speed or t0 runs ``calibrate.passes`` reconstructions in turn,
+    each from a fresh cloud at the values the previous pass learned (see the module's
+    text); the result is the last pass's, and its history holds every pass.
     """
     check_acquisition(acquisition)
     channels = condition(acquisition.signals)
@@ -143,7 +144,7 @@ def reconstruct(
 def _result(last: PassResult, cfg: dict) -> Reconstruction:
     """The last pass's cloud splatted onto the output grid over the (carried) region,
     with the attributes of the result file."""
-    from .model.voxelize import voxelize
+    from ..model.voxelize import voxelize
 
     plan = last.plan
     origin, spc, shape = grid_for_region(last.lo, last.hi, plan.out_spacing)
