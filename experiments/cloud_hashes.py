@@ -9,6 +9,8 @@ line are called, so the script runs unchanged on both sides of a move.
     ... change ...
     TI_CPU_MAX_NUM_THREADS=1 python experiments/cloud_hashes.py | diff before.txt -
 
+``--only fits baselines series demo`` runs some of the groups (all by default).
+
 One thread: Taichi's parallel sums are reduced in whatever order the threads finish, which
 changes the last bits of a loss from run to run.  About 3 minutes on one core.
 """
@@ -174,6 +176,7 @@ def demo() -> None:
 
 
 def main() -> None:
+    groups = sys.argv[sys.argv.index("--only") + 1 :] if "--only" in sys.argv else None
     os.environ.setdefault("SLINGBAG_ARCH", "cpu")
     slingbag.init(os.environ["SLINGBAG_ARCH"])
     phantom = slingbag.vessels_phantom(region=REGION, spacing=0.2e-3, seed=2)
@@ -189,10 +192,14 @@ def main() -> None:
         seed=1,
         response=(5e6, 0.7),
     )
-    fits(acq, band)
-    baselines(acq)
-    series()
-    demo()
+    for name, run in (
+        ("fits", lambda: fits(acq, band)),
+        ("baselines", lambda: baselines(acq)),
+        ("series", series),
+        ("demo", demo),
+    ):
+        if groups is None or name in groups:
+            run()
 
 
 if __name__ == "__main__":
