@@ -12,8 +12,32 @@ The solve is
 
 by FISTA with adaptive restart, the proximal step being the constrained TV denoiser of
 :func:`slingbag.baselines.tv.prox_tv_nonneg`.  ``lam`` comes from the data by the discrepancy
-principle (see :func:`model_based_solve`).  The output volume is the grid's balls splatted
-on the same grid (the initial pressure they represent), in the units of the signals.
+principle (below).  The output volume is the grid's balls splatted on the same grid (the
+initial pressure they represent), in the units of the signals.
+
+:func:`model_based_solve` is built of four parts: the operator (:func:`build_problem`: each
+share of the sensors' :class:`GridOperator` and data), the step (:func:`fista_step`), the
+stopping rule (:class:`WeightRule`: the discrepancy principle and the weight it sets) and
+the bookkeeping (:class:`Bookkeeping`: history, progress, checkpoints; :func:`solve_result`).
+
+The signals are scaled to unit peak (undone on output) and passed through the low-pass,
+giving ``b``.  The step is ``1 / |A|^2`` from 15 power iterations.  With ``k`` subsets, an
+iteration is a FISTA step on ``0.5 |A_s x - b_s|^2 + (lam / k) TV(x)``, ``|A_s|^2`` from the
+first subset (the shares are alike) with a 10 % margin, and the discrepancy below is judged
+on the mean over the last ``k`` iterations, one pass over the whole array.
+
+Discrepancy principle (``tv=None``): the noise level ``sigma_n`` is the RMS of the samples
+of ``b`` that no source in the grid's box can have reached (before the earliest and after
+the latest arrival, with a guard of the filters' length and three ball sizes;
+:func:`noise_windows`).  The target is ``|A x - b|^2 = TAU^2 * m * sigma_n^2`` (``m``
+samples, ``TAU = 1.05``).  The weight starts at ``1e-3`` and, every 10 iterations from
+iteration 20, is multiplied by ``ratio ** -GAIN`` (``GAIN = 4``, clipped to ``[1/2, 2]``),
+``ratio`` the residual over the target at the extrapolated point, with the momentum
+restarted; the run has converged once the step is below ``tol`` and ``ratio`` within
+``TAU`` of 1.  Where the model cannot fit the data down to the noise (model mismatch: a
+finer structure than the grid holds, another radiator), the weight falls to its floor
+``MU_FLOOR = 1e-6`` (plain non-negative least squares, in effect), the run converges there
+and a warning says so.
 """
 
 from __future__ import annotations
@@ -21,7 +45,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -348,7 +372,7 @@ def model_based_solve(
         a ``gaussian`` ball of sigma = the (largest) spacing.
     tv : float, optional
         TV weight relative to ``max|A^T b|`` (so it does not depend on the signals'
-        units).  Default: chosen by the discrepancy principle, below.
+        units).  Default: chosen by the discrepancy principle (module docstring).
     iterations : int
         Most FISTA iterations.
     tol : float
@@ -383,36 +407,90 @@ def model_based_solve(
 
     Notes
     -----
-    The signals are scaled to unit peak (undone on output) and passed through the
-    low-pass, giving ``b``.  The step is ``1 / |A|^2`` from 15 power iterations.
-    With ``k`` subsets, an iteration is a FISTA step on ``0.5 |A_s x - b_s|^2 + (lam / k)
-    TV(x)``, ``|A_s|^2`` from the first subset (the shares are alike) with a 10 % margin,
-    and the discrepancy below is judged on the mean over the last ``k`` iterations, one
-    pass over the whole array.
-
-    Discrepancy principle (``tv=None``): the noise level ``sigma_n`` is the RMS of the
-    samples of ``b`` that no source in the grid's box can have reached (before the
-    earliest and after the latest arrival, with a guard of the filters' length and three
-    ball sizes; :func:`noise_windows`).  The target is ``|A x - b|^2 = TAU^2 * m *
-    sigma_n^2`` (``m`` samples, ``TAU = 1.05``).  The weight starts at ``1e-3`` and,
-    every 10 iterations from iteration 20, is multiplied by ``ratio ** -GAIN``
-    (``GAIN = 4``, clipped to ``[1/2, 2]``), ``ratio`` the residual over the target at
-    the extrapolated point, with the momentum restarted; the run has converged once the
-    step is below ``tol`` and ``ratio`` within ``TAU`` of 1.  Where the model cannot fit
-    the data down to the noise (model mismatch: a finer structure than the grid holds,
-    another radiator), the weight falls to its floor ``MU_FLOOR = 1e-6`` (plain
-    non-negative least squares, in effect), the run converges there and a warning says
-    so.
+    The module docstring says how the signals are scaled, how the step and the ordered
+    subsets work and how the discrepancy principle sets the weight.
     """
-    acq = acquisition
     t_start = time.perf_counter()
     shape = tuple(int(s) for s in shape)
+    _check_arguments(shape, iterations, tv)
+    problem = build_problem(
+        acquisition, origin, spacing, shape, response, lowpass, algorithm, subsets
+    )
+    rule = weight_rule(problem, tv)
+    books = Bookkeeping(t_start, checkpoint, checkpoint_every, callback)
+    state = books.start(problem, rule, resume)
+    converged = run_fista(state, problem, rule, books, int(iterations), tol, progress)
+    return solve_result(problem, rule, state, converged, algorithm, t_start)
+
+
+def _check_arguments(shape: tuple, iterations: int, tv: float | None) -> None:
     if len(shape) != 3 or min(shape) < 1:
         raise InputError("model_based", "shape", "3 positive integers", shape)
     if int(iterations) < 1:
         raise InputError("--iterations", None, "a positive integer", iterations)
     if tv is not None and not (np.isfinite(tv) and tv >= 0):
         raise InputError("--tv", None, "a non-negative weight", tv)
+
+
+# -- The operator: the grid's balls seen by each share of the sensors ----------------------
+
+
+@dataclass
+class GridProblem:
+    """Each share's operator and the data it is fitted to.
+
+    Attributes
+    ----------
+    acq : Acquisition
+        The acquisition as given (the operators see its signals scaled to unit peak).
+    ops : list of GridOperator
+        One per ordered subset, over that share's sensors.
+    b : ndarray
+        All the signals, scaled to unit peak and low-passed, float64.
+    b_shares : list of ndarray
+        The rows of ``b`` of each share's sensors.
+    energy : float
+        ``|b|^2``.
+    energies : list of float
+        ``|b_s|^2`` of each share (at least 1e-300, a divisor).
+    scale : float
+        The signals' peak, undone on output.
+    origin, spacing : ndarray
+        The grid's first voxel and its spacing, 3 values each.
+    shape : tuple of int
+    response : SensorResponse or None
+        The sensor response in the model.
+    """
+
+    acq: Acquisition
+    ops: list
+    b: np.ndarray
+    b_shares: list
+    energy: float
+    energies: list
+    scale: float
+    origin: np.ndarray
+    spacing: np.ndarray
+    shape: tuple
+    response: object = None
+
+    @property
+    def subsets(self) -> int:
+        return len(self.ops)
+
+    @property
+    def grid(self) -> GridOperator:
+        """The first share's operator: its centres, ball size and filters are every
+        share's."""
+        return self.ops[0]
+
+
+def build_problem(
+    acq: Acquisition, origin, spacing, shape, response, lowpass, algorithm, subsets
+) -> GridProblem:
+    """Scale the signals to unit peak, deal the sensors out into ``subsets`` shares
+    (:func:`sensor_subsets` when None) and build each share's :class:`GridOperator`;
+    ``response`` defaults to the file's.  Arguments as :func:`model_based_solve`'s."""
     if not np.all(np.isfinite(acq.signals)):
         raise InputError(acq.source, "signals", "finite values", "NaN or Inf")
     scale = float(np.abs(acq.signals).max())
@@ -442,197 +520,408 @@ def model_based_solve(
         )
         for idx in shares
     ]
-    op = ops[0]
     from ..model.response import apply_response
 
-    b = apply_response(scaled.signals, op.lowpass).astype(np.float64)
-    energy = float((b * b).sum())
+    b = apply_response(scaled.signals, ops[0].lowpass).astype(np.float64)
     b_shares = [b[idx] for idx in shares]
-    energies = [max(float((bs * bs).sum()), 1e-300) for bs in b_shares]
+    return GridProblem(
+        acq=acq,
+        ops=ops,
+        b=b,
+        b_shares=b_shares,
+        energy=float((b * b).sum()),
+        energies=[max(float((bs * bs).sum()), 1e-300) for bs in b_shares],
+        scale=scale,
+        origin=origin,
+        spacing=spacing,
+        shape=shape,
+        response=response,
+    )
 
-    auto = tv is None
-    noise = None
-    if auto:
-        lo = origin
-        hi = origin + (np.asarray(shape) - 1) * spacing
-        guard = 3.0 * op.sigma / acq.sound_speed * acq.fs
-        for f in (op.response, op.lowpass):
-            if f is not None:
-                guard += len(f.taps())
-        quiet = noise_windows(acq, lo, hi, int(np.ceil(guard)))
-        noise, count = noise_level(b, quiet)
-        if count < MIN_NOISE_SAMPLES or noise == 0:
-            raise InputError(
-                acq.source,
-                "signals",
-                f"at least {MIN_NOISE_SAMPLES} samples before or after any arrival from "
-                "the grid, to measure the noise",
-                f"{count}",
-                hint="give the TV weight explicitly (--tv)",
-            )
-        targets = [TAU**2 * bs.size * noise**2 for bs in b_shares]
-        log.info(
-            "model-based: noise %.3g of the peak from %d quiet samples; target residual "
-            "%.3g of the signal energy",
-            noise,
-            count,
-            sum(targets) / energy,
+
+# -- The step: FISTA with the TV prox and adaptive restart ---------------------------------
+
+
+@dataclass
+class FistaState:
+    """What the solve carries from one iteration to the next, all of it in a checkpoint.
+
+    Attributes
+    ----------
+    it : int
+        Iterations done.
+    x, x_prev : ndarray
+        The iterate and the one before it (the extrapolation's direction).
+    t : float
+        FISTA's momentum sequence.
+    beta : float
+        The next extrapolation's factor (0 after a restart).
+    dual : ndarray or None
+        The TV step's dual field, warm-starting the next step's.
+    mu : float
+        The relative TV weight.
+    lip : float
+        The step is ``1 / lip``.
+    ref : float or None
+        ``max|A^T b|``, what ``mu`` is relative to; None until the first iteration.
+    history : dict of list
+        As :class:`ModelBasedResult`'s.
+    subsets : int
+        The ordered subsets the run steps through.
+    """
+
+    it: int
+    x: np.ndarray
+    x_prev: np.ndarray
+    t: float
+    beta: float
+    dual: np.ndarray | None
+    mu: float
+    lip: float
+    ref: float | None
+    history: dict
+    subsets: int
+
+    @classmethod
+    def fresh(cls, problem: GridProblem, mu: float) -> FistaState:
+        """At zero with weight ``mu``; ``|A_s|^2`` of the first share, with a 10 % margin
+        when there are several (the shares are alike, not equal)."""
+        k = problem.subsets
+        lip = problem.grid.norm2() * (1.1 if k > 1 else 1.0)
+        x = np.zeros(problem.shape)
+        history = {"loss": [], "discrepancy": [], "tv": [], "time": []}
+        return cls(
+            it=0, x=x, x_prev=x.copy(), t=1.0, beta=0.0, dual=None, mu=mu, lip=lip, ref=None,
+            history=history, subsets=k,
+        )  # fmt: skip
+
+    @classmethod
+    def from_checkpoint(cls, st: dict) -> FistaState:
+        """From :func:`_load_checkpoint`'s dict (``beta`` 0 and one subset where absent)."""
+        plain = ("it", "x", "x_prev", "t", "dual", "mu", "lip", "ref", "history")
+        return cls(
+            **{name: st[name] for name in plain},
+            beta=float(st.get("beta", 0.0)),
+            subsets=int(st.get("subsets", 1)),
         )
 
-    ckpt = Path(checkpoint) if checkpoint else None
-    if resume and ckpt is not None and ckpt.exists():
-        st = _load_checkpoint(ckpt, shape)
-        if int(st.get("subsets", 1)) != k:
-            raise InputError(
-                str(ckpt),
-                "subsets",
-                f"a checkpoint of a run with {k} sensor subsets",
-                st.get("subsets", 1),
-            )
-        log.info("resumed from %s at iteration %d", ckpt, st["it"])
+    def to_checkpoint(self) -> dict:
+        """What :func:`_save_checkpoint` writes."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def fista_step(st: FistaState, op: GridOperator, b: np.ndarray, k: int):
+    """One proximal gradient step from the extrapolated point on a share's data term
+    ``0.5 |A_s x - b_s|^2 + (lam / k) TV(x)``, ``x >= 0``; sets ``st.ref`` on the first
+    call and carries the TV step's dual field.  ``st.x`` is left as it was.
+
+    Returns
+    -------
+    x_new : ndarray
+    r2 : float
+        ``|A_s y - b_s|^2`` at the extrapolated point ``y``.
+    restart : bool
+        Whether the momentum points uphill (O'Donoghue & Candes' adaptive restart).
+    """
+    y = st.x + st.beta * (st.x - st.x_prev)
+    resid = op.forward(y) - b
+    r2 = float((resid * resid).sum())
+    g = op.adjoint(resid)
+    if st.ref is None:
+        # max|A^T b|, the scale of the data term's pull at x = 0 (y = 0 there);
+        # one share's pull is about a k-th of the whole array's.
+        st.ref = k * float(np.abs(g).max()) or 1.0
+    lam = st.mu * st.ref / k
+    x_new, st.dual = prox_tv_nonneg(y - g / st.lip, lam / st.lip, dual=st.dual)
+    restart = float(((y - x_new) * (x_new - st.x)).sum()) > 0
+    return x_new, r2, restart
+
+
+def advance(st: FistaState, x_new: np.ndarray, restart: bool) -> None:
+    """Move to ``x_new`` and set the next extrapolation, ``x + beta (x - x_prev)``: none
+    after a restart."""
+    t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * st.t * st.t))
+    if restart:
+        t_new, st.beta = 1.0, 0.0
     else:
-        lip = op.norm2() * (1.1 if k > 1 else 1.0)
-        x = np.zeros(shape)
-        st = {
-            "it": 0,
-            "x": x,
-            "x_prev": x.copy(),
-            "t": 1.0,
-            "dual": None,
-            "mu": 1e-3 if auto else float(tv),
-            "lip": lip,
-            "ref": None,
-            "history": {"loss": [], "discrepancy": [], "tv": [], "time": []},
-        }
-    lip = st["lip"]
-    x, x_prev, t, dual, mu = st["x"], st["x_prev"], st["t"], st["dual"], st["mu"]
-    history = st["history"]
-    ref = st["ref"]
-    it = st["it"]
-    beta = float(st.get("beta", 0.0))
-    converged = False
-    at_floor = False
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+        st.beta = (st.t - 1.0) / t_new
+    st.t = t_new
+    st.x_prev, st.x = st.x, x_new
 
-        bar = tqdm(
-            total=int(iterations), initial=it, desc="model-based", unit="it", dynamic_ncols=True
-        )
+
+def run_fista(
+    st: FistaState,
+    problem: GridProblem,
+    rule: WeightRule,
+    books: Bookkeeping,
+    iterations: int,
+    tol: float,
+    progress: bool,
+) -> bool:
+    """Step through the shares in turn until ``iterations`` are done or the run has
+    converged (a step below ``tol`` with the weight settled); returns whether it did."""
+    k = problem.subsets
+    converged = at_floor = False
+    if progress:
+        books.open_bar(iterations, st.it)
     try:
-        while it < int(iterations):
-            share = it % k
-            y = x + beta * (x - x_prev)
-            resid = ops[share].forward(y) - b_shares[share]
-            r2 = float((resid * resid).sum())
-            g = ops[share].adjoint(resid)
-            if ref is None:
-                # max|A^T b|, the scale of the data term's pull at x = 0 (y = 0 there);
-                # one share's pull is about a k-th of the whole array's.
-                ref = k * float(np.abs(g).max()) or 1.0
-            lam = mu * ref / k
-            x_new, dual = prox_tv_nonneg(y - g / lip, lam / lip, dual=dual)
-            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            # Adaptive restart (O'Donoghue & Candes): momentum that points uphill is reset.
-            restart = float(((y - x_new) * (x_new - x)).sum()) > 0
-            it += 1
-            change = float(np.linalg.norm(x_new - x)) / max(float(np.linalg.norm(x_new)), 1e-300)
-            x_prev, x = x, x_new
-            history["loss"].append(r2 / energies[share])
-            history["discrepancy"].append(r2 / targets[share] if auto else np.nan)
-            history["tv"].append(mu)
-            history["time"].append(time.perf_counter() - t_start)
-            # One pass over the array: the last k iterations, one per share.
-            ratio = float(np.mean(history["discrepancy"][-k:])) if auto else np.nan
-            if auto and it >= 20 and it % 10 == 0:
-                new_mu = max(mu * float(np.clip(ratio**-GAIN, 0.5, 2.0)), MU_FLOOR)
-                if new_mu != mu:
-                    mu, restart, change = new_mu, True, np.inf
-            # Settled: a given weight, or the residual at the target, or above it with the
-            # weight at its floor (the model cannot reach the noise level).
-            at_floor = auto and mu <= MU_FLOOR and ratio > 1.0
-            settled = not auto or (it >= 20 and (at_floor or abs(np.log(ratio)) < np.log(TAU)))
-            # The next extrapolation: x + beta (x - x_prev); none after a restart.
-            if restart:
-                t_new, beta = 1.0, 0.0
-            else:
-                beta = (t - 1.0) / t_new
-            t = t_new
-            if bar is not None:
-                bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", tv=f"{mu:.2g}", refresh=False)
-                bar.update(1)
-            if callback is not None:
-                callback(it, x)
-            if change < tol and settled and it > 1:
+        while st.it < iterations:
+            share = st.it % k
+            x_new, r2, restart = fista_step(st, problem.ops[share], problem.b_shares[share], k)
+            st.it += 1
+            change = float(np.linalg.norm(x_new - st.x)) / max(float(np.linalg.norm(x_new)), 1e-300)
+            books.record(st, r2 / problem.energies[share], rule.discrepancy(r2, share))
+            ratio = rule.ratio(st.history)
+            mu = rule.update(st.mu, st.it, ratio)
+            if mu != st.mu:
+                st.mu, restart, change = mu, True, np.inf
+            at_floor = rule.at_floor(st.mu, ratio)
+            settled = rule.settled(st.it, ratio, at_floor)
+            advance(st, x_new, restart)
+            books.report(st)
+            if change < tol and settled and st.it > 1:
                 converged = True
                 break
-            if ckpt is not None and checkpoint_every > 0 and it % checkpoint_every == 0:
-                _save_checkpoint(
-                    ckpt,
-                    {
-                        "it": it,
-                        "x": x,
-                        "x_prev": x_prev,
-                        "t": t,
-                        "beta": beta,
-                        "dual": dual,
-                        "mu": mu,
-                        "lip": lip,
-                        "ref": ref,
-                        "history": history,
-                        "subsets": k,
-                    },
-                )
+            books.save_if_due(st)
     finally:
-        if bar is not None:
-            bar.close()
-    if auto and at_floor:
+        books.close()
+    if rule.auto and at_floor:
         log.warning(
             "model-based: the residual stays above the noise level even at the smallest TV "
             "weight (the model cannot fit these data down to the noise): weight at its floor"
         )
-    coef = x * scale
+    return converged
+
+
+# -- The stopping rule: the discrepancy principle and the weight it sets --------------------
+
+
+@dataclass
+class WeightRule:
+    """The TV weight and whether it has settled: a given weight, or the discrepancy
+    principle's (module docstring).
+
+    Attributes
+    ----------
+    initial : float
+        The relative weight the run starts from.
+    subsets : int
+        Iterations in one pass over the array, one per share.
+    targets : list of float, optional
+        Each share's target residual, ``TAU^2 m_s sigma_n^2``; None for a given weight.
+    noise : float, optional
+        The noise level ``sigma_n`` of the scaled signals.
+    """
+
+    initial: float
+    subsets: int
+    targets: list | None = None
+    noise: float | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.targets is not None
+
+    def discrepancy(self, r2: float, share: int) -> float:
+        """A share's residual over its target (NaN for a given weight)."""
+        return r2 / self.targets[share] if self.auto else np.nan
+
+    def ratio(self, history: dict) -> float:
+        """The residual over the target through one pass over the array: the last
+        ``subsets`` iterations, one per share."""
+        return float(np.mean(history["discrepancy"][-self.subsets :])) if self.auto else np.nan
+
+    def update(self, mu: float, it: int, ratio: float) -> float:
+        """The weight after iteration ``it``: every 10 iterations from the 20th, times
+        ``ratio ** -GAIN`` within a factor of 2, down to :data:`MU_FLOOR`."""
+        if self.auto and it >= 20 and it % 10 == 0:
+            return max(mu * float(np.clip(ratio**-GAIN, 0.5, 2.0)), MU_FLOOR)
+        return mu
+
+    def at_floor(self, mu: float, ratio: float) -> bool:
+        """Whether the weight is at its floor with the residual still above the target
+        (the model cannot reach the noise level)."""
+        return self.auto and mu <= MU_FLOOR and ratio > 1.0
+
+    def settled(self, it: int, ratio: float, at_floor: bool) -> bool:
+        """A given weight, or the residual at the target, or above it with the weight at
+        its floor."""
+        return not self.auto or (it >= 20 and (at_floor or abs(np.log(ratio)) < np.log(TAU)))
+
+
+def weight_rule(problem: GridProblem, tv: float | None) -> WeightRule:
+    """The given weight ``tv``, or (None) the discrepancy principle's, its targets from
+    the noise level of the quiet samples."""
+    if tv is not None:
+        return WeightRule(float(tv), problem.subsets)
+    noise, count = measure_noise(problem)
+    targets = [TAU**2 * bs.size * noise**2 for bs in problem.b_shares]
+    log.info(
+        "model-based: noise %.3g of the peak from %d quiet samples; target residual "
+        "%.3g of the signal energy",
+        noise,
+        count,
+        sum(targets) / problem.energy,
+    )
+    return WeightRule(1e-3, problem.subsets, targets, noise)
+
+
+def measure_noise(problem: GridProblem) -> tuple[float, int]:
+    """The RMS of the scaled, low-passed signals where no ball of the grid is heard
+    (guarded by three ball sizes and the filters' lengths), and how many samples that is;
+    too few, or none but zeros, is an error."""
+    acq, op = problem.acq, problem.grid
+    lo = problem.origin
+    hi = problem.origin + (np.asarray(problem.shape) - 1) * problem.spacing
+    guard = 3.0 * op.sigma / acq.sound_speed * acq.fs
+    for f in (op.response, op.lowpass):
+        if f is not None:
+            guard += len(f.taps())
+    quiet = noise_windows(acq, lo, hi, int(np.ceil(guard)))
+    noise, count = noise_level(problem.b, quiet)
+    if count < MIN_NOISE_SAMPLES or noise == 0:
+        raise InputError(
+            acq.source,
+            "signals",
+            f"at least {MIN_NOISE_SAMPLES} samples before or after any arrival from "
+            "the grid, to measure the noise",
+            f"{count}",
+            hint="give the TV weight explicitly (--tv)",
+        )
+    return noise, count
+
+
+# -- The bookkeeping: history, progress, checkpoints and the result -------------------------
+
+
+class Bookkeeping:
+    """What the solve records besides its iterate: the history, the progress bar, the
+    callback, and the checkpoint it starts from and writes."""
+
+    def __init__(self, started: float, checkpoint=None, every: int = 0, callback=None):
+        self.started = started
+        self.path = Path(checkpoint) if checkpoint else None
+        self.every = every
+        self.callback = callback
+        self.bar = None
+
+    def start(self, problem: GridProblem, rule: WeightRule, resume: bool) -> FistaState:
+        """The checkpoint's state when resuming from one (it must have as many subsets),
+        else a fresh one."""
+        if not (resume and self.path is not None and self.path.exists()):
+            return FistaState.fresh(problem, rule.initial)
+        k = problem.subsets
+        st = _load_checkpoint(self.path, problem.shape)
+        if int(st.get("subsets", 1)) != k:
+            raise InputError(
+                str(self.path),
+                "subsets",
+                f"a checkpoint of a run with {k} sensor subsets",
+                st.get("subsets", 1),
+            )
+        log.info("resumed from %s at iteration %d", self.path, st["it"])
+        return FistaState.from_checkpoint(st)
+
+    def open_bar(self, total: int, initial: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total, initial=initial, desc="model-based", unit="it", dynamic_ncols=True
+        )
+
+    def record(self, st: FistaState, loss: float, discrepancy: float) -> None:
+        h = st.history
+        h["loss"].append(loss)
+        h["discrepancy"].append(discrepancy)
+        h["tv"].append(st.mu)
+        h["time"].append(time.perf_counter() - self.started)
+
+    def report(self, st: FistaState) -> None:
+        """The bar and the callback, after an iteration."""
+        if self.bar is not None:
+            self.bar.set_postfix(
+                loss=f"{st.history['loss'][-1]:.4f}", tv=f"{st.mu:.2g}", refresh=False
+            )
+            self.bar.update(1)
+        if self.callback is not None:
+            self.callback(st.it, st.x)
+
+    def save_if_due(self, st: FistaState) -> None:
+        if self.path is not None and self.every > 0 and st.it % self.every == 0:
+            _save_checkpoint(self.path, st.to_checkpoint())
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def solve_result(
+    problem: GridProblem,
+    rule: WeightRule,
+    st: FistaState,
+    converged: bool,
+    algorithm: str,
+    started: float,
+) -> ModelBasedResult:
+    """The coefficients back in the signals' units, the volume they splat to, the history
+    as arrays and the attributes for the result file; logs the outcome."""
     from ..core.cloud import GaussianCloud
     from ..model.voxelize import voxelize
 
+    op = problem.grid
+    coef = st.x * problem.scale
     cloud = GaussianCloud(op.centres.astype(np.float64), coef.ravel(), op.sigmas.astype(np.float64))
-    volume = voxelize(cloud, origin, spacing, shape, model="gaussian")
-    elapsed = time.perf_counter() - t_start
-    attrs = {
+    volume = voxelize(cloud, problem.origin, problem.spacing, problem.shape, model="gaussian")
+    elapsed = time.perf_counter() - started
+    attrs = result_attrs(problem, rule, st, converged, algorithm, elapsed)
+    log.info(
+        "model-based: %d iterations in %.1f s (%s), TV weight %.3g",
+        st.it,
+        elapsed,
+        "converged" if converged else "iteration limit",
+        st.mu,
+    )
+    hist = {k: np.asarray(v, float) for k, v in st.history.items()}
+    return ModelBasedResult(volume=volume, coefficients=coef, history=hist, attrs=attrs)
+
+
+def result_attrs(
+    problem: GridProblem,
+    rule: WeightRule,
+    st: FistaState,
+    converged: bool,
+    algorithm: str,
+    elapsed: float,
+) -> dict:
+    """What the result file records of the solve (:attr:`ModelBasedResult.attrs`)."""
+    op, scale, shape = problem.grid, problem.scale, problem.shape
+    filters = (op.response, op.lowpass)
+    return {
         "method": "model_based",
         "model": "gaussian",
         "algorithm": algorithm,
         "ball_sigma": op.sigma,
-        "tv_weight": mu,
-        "tv_rule": "discrepancy" if auto else "given",
-        "tv_lambda": mu * (ref or 0.0) * scale,
-        "noise_level": (noise * scale) if noise is not None else np.nan,
-        "lipschitz": lip,
-        "iterations": it,
-        "sensor_subsets": k,
+        "tv_weight": st.mu,
+        "tv_rule": "discrepancy" if rule.auto else "given",
+        "tv_lambda": st.mu * (st.ref or 0.0) * scale,
+        "noise_level": (rule.noise * scale) if rule.noise is not None else np.nan,
+        "lipschitz": st.lip,
+        "iterations": st.it,
+        "sensor_subsets": problem.subsets,
         "converged": bool(converged),
         "signal_scale": scale,
         "seconds": elapsed,
-        "region_lo": origin,
-        "region_hi": origin + (np.asarray(shape) - 1) * spacing,
-        "sensor_response": response is not None,
+        "region_lo": problem.origin,
+        "region_hi": problem.origin + (np.asarray(shape) - 1) * problem.spacing,
+        "sensor_response": problem.response is not None,
         "unknowns": int(np.prod(shape)),
         "system_matrix_bytes": system_matrix_bytes(
-            acq,
+            problem.acq,
             int(np.prod(shape)),
             op.sigma,
-            sum(len(f.taps()) - 1 for f in (op.response, op.lowpass) if f is not None),
+            sum(len(f.taps()) - 1 for f in filters if f is not None),
         ),
     }
-    log.info(
-        "model-based: %d iterations in %.1f s (%s), TV weight %.3g",
-        it,
-        elapsed,
-        "converged" if converged else "iteration limit",
-        mu,
-    )
-    hist = {k: np.asarray(v, float) for k, v in history.items()}
-    return ModelBasedResult(volume=volume, coefficients=coef, history=hist, attrs=attrs)
 
 
 def _save_checkpoint(path, st: dict) -> None:

@@ -92,13 +92,44 @@ def _peak_memory() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
+def choose_grid(args, acq):
+    """The grid to solve on: ``--region`` or the region inferred from the signals, at
+    ``--spacing`` or the preset's resolution made affordable (:func:`default_spacing`).
+
+    Returns
+    -------
+    origin, spacing, shape
+        As :func:`slingbag.core.volume.grid_for_region`.
+    where : str
+        Where the region came from, for the log and the result file.
+    """
+    from ..core.config import load_config
+    from ..core.volume import grid_for_region
+    from ..fit.plan import resolve_region
+
+    cfg = load_config("default")
+    res = float(cfg["region"]["res"])
+    lo, hi = resolve_region(parse_region(args.region), cfg, acq, res)
+    step = args.spacing or default_spacing(lo, hi, res)
+    origin, spacing, shape = grid_for_region(lo, hi, step)
+    where = "the --region box" if args.region else "the region inferred from the signals"
+    n_vox = int(np.prod(shape))
+    if n_vox > 50_000_000:
+        raise InputError("--region/--spacing", None, "a grid of at most 5e7 voxels", got=shape)
+    log.info(
+        "model-based: grid %d x %d x %d (%d unknowns), spacing %.4g mm, from %s",
+        *shape,
+        n_vox,
+        spacing[0] * 1e3,
+        where,
+    )
+    return origin, spacing, shape, where
+
+
 def run(args) -> int:
     from .. import __version__
     from ..backend import ensure_init
     from ..baselines.model_based import model_based_solve
-    from ..core.config import load_config
-    from ..core.volume import grid_for_region
-    from ..fit.plan import resolve_region
     from ..io.native import write_result
 
     out = Path(args.output)
@@ -118,22 +149,7 @@ def run(args) -> int:
         raise InputError(
             "--subsets", None, f"a number of sensor shares from 1 to {acq.n_sensors}", args.subsets
         )
-    cfg = load_config("default")
-    res = float(cfg["region"]["res"])
-    lo, hi = resolve_region(parse_region(args.region), cfg, acq, res)
-    step = args.spacing or default_spacing(lo, hi, res)
-    origin, spacing, shape = grid_for_region(lo, hi, step)
-    where = "the --region box" if args.region else "the region inferred from the signals"
-    n_vox = int(np.prod(shape))
-    if n_vox > 50_000_000:
-        raise InputError("--region/--spacing", None, "a grid of at most 5e7 voxels", got=shape)
-    log.info(
-        "model-based: grid %d x %d x %d (%d unknowns), spacing %.4g mm, from %s",
-        *shape,
-        n_vox,
-        spacing[0] * 1e3,
-        where,
-    )
+    origin, spacing, shape, where = choose_grid(args, acq)
     arch = ensure_init()
     result = model_based_solve(
         acq,
