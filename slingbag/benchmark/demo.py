@@ -135,6 +135,26 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Scene:
+    """What the demo reconstructs: the phantom, the acquisition simulated from it, the
+    phantom's box (rows x, y, z of ``lo, hi``, metres) and the sensors per side."""
+
+    phantom: object
+    acq: object
+    box: np.ndarray
+    n_side: int
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """One method's volume, wall seconds and peak memory above its start (bytes)."""
+
+    volume: object
+    seconds: float
+    peak: int
+
+
 def run_demo(
     out_dir="slingbag-demo",
     *,
@@ -168,20 +188,35 @@ def run_demo(
     -------
     DemoResult
     """
-    from ..baselines.model_based import auto_grid, model_based_solve
-    from ..baselines.ubp import ubp
-    from ..core.acquisition import Acquisition
-    from ..core.arrays import planar_grid
     from ..core.config import load_config
-    from ..fit.reconstruct import reconstruct
-    from ..io.native import write_acquisition
-    from ..io.ply import write_ply
-    from ..report.figures import comparison_figure
-    from ..report.metrics import metrics
-    from . import conditions
-    from .exact import simulate_voxels
-    from .phantoms import vessel_tree
 
+    spec, n_side, out = _check_inputs(size, sensors, out_dir)
+    config = load_config(preset)  # fail on a bad preset before any work
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    demo = DemoResult()
+    scene = _acquire(demo, out, spec, n_side, seed)
+    acq = scene.acq
+    runs = {"UBP": _run_ubp(demo, out, acq, scene.phantom.truth)}
+    runs["model-based"], mb_grid = _run_model_based(demo, out, acq, scene.box, progress)
+    runs["slingbag"] = _run_slingbag(
+        demo, out, acq, config, spec, seed=seed, preset=preset, progress=progress
+    )
+    settings = {
+        "size": size,
+        "sensors": n_side * n_side,
+        "seed": seed,
+        "preset": preset,
+        "model_based_grid": mb_grid,
+    }
+    _write_report(demo, out, scene, runs, settings)
+    demo.seconds = time.perf_counter() - t_start
+    log.info("demo [6/6] metrics and figure written; total %.1f s", demo.seconds)
+    return demo
+
+
+def _check_inputs(size, sensors, out_dir) -> tuple[DemoSize, int, Path]:
+    """The size's scene, the sensors per side and the output folder, or an InputError."""
     if size not in SIZES:
         raise InputError("--size", None, "one of " + ", ".join(SIZES), got=size)
     spec = SIZES[size]
@@ -191,12 +226,39 @@ def run_demo(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError("--out", None, "a folder", got=f"{out} (a file)")
-    config = load_config(preset)  # fail on a bad preset before any work
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    demo = DemoResult()
+    return spec, n_side, out
+
+
+# --------------------------------------------------------------------------- the scene
+
+
+def _acquire(demo: DemoResult, out: Path, spec: DemoSize, n_side: int, seed: int) -> Scene:
+    """Simulate the scene's acquisition and write it as ``OUT/acquisition.h5``."""
+    from ..io.native import write_acquisition
 
     t = time.perf_counter()
+    phantom, array, box = _phantom_and_array(spec, n_side, seed)
+    acq = _simulate_acquisition(phantom, array, spec, seed)
+    demo.files["acquisition"] = out / "acquisition.h5"
+    write_acquisition(demo.files["acquisition"], acq)
+    log.info(
+        "demo [2/6] simulated %d sensors x %d samples at %g MHz (exact hard-edged model, "
+        "%g MHz low-pass, %g %% noise) in %.1f s",
+        acq.n_sensors,
+        acq.n_samples,
+        FS / 1e6,
+        LOWPASS / 1e6,
+        NOISE * 100,
+        time.perf_counter() - t,
+    )
+    return Scene(phantom, acq, box, n_side)
+
+
+def _phantom_and_array(spec: DemoSize, n_side: int, seed: int):
+    """The vessel phantom, the square planar array and the phantom's box (3 x 2)."""
+    from ..core.arrays import planar_grid
+    from .phantoms import vessel_tree
+
     phantom = vessel_tree(seed, spec.region, truth_spacing=spec.spacing)
     box = np.asarray(spec.region).reshape(3, 2)
     array = planar_grid(n_side, n_side, spec.pitch)
@@ -209,6 +271,16 @@ def run_demo(
         n_side,
         spec.pitch * 1e3,
     )
+    return phantom, array, box
+
+
+def _simulate_acquisition(phantom, array, spec: DemoSize, seed: int):
+    """The phantom as the array records it: the exact hard-edged simulator, then the
+    anti-alias low-pass and the noise."""
+    from ..core.acquisition import Acquisition
+    from . import conditions
+    from .exact import simulate_voxels
+
     fine = phantom.fine
     signals = simulate_voxels(
         fine.data,
@@ -221,7 +293,7 @@ def run_demo(
     )
     rng = np.random.default_rng(seed + 1)
     signals = conditions.add_noise(conditions.lowpass(signals, FS, LOWPASS), NOISE, rng)
-    acq = Acquisition(
+    return Acquisition(
         signals=signals,
         positions=array.positions,
         fs=FS,
@@ -238,107 +310,79 @@ def run_demo(
             "seed": seed,
         },
     )
-    demo.files["acquisition"] = out / "acquisition.h5"
-    write_acquisition(demo.files["acquisition"], acq)
-    log.info(
-        "demo [2/6] simulated %d sensors x %d samples at %g MHz (exact hard-edged model, "
-        "%g MHz low-pass, %g %% noise) in %.1f s",
-        acq.n_sensors,
-        acq.n_samples,
-        FS / 1e6,
-        LOWPASS / 1e6,
-        NOISE * 100,
-        time.perf_counter() - t,
-    )
 
-    truth = phantom.truth
-    ubp_volume, ubp_seconds, ubp_peak = measure(
-        lambda: ubp(acq, truth.origin, truth.spacing, truth.shape)
-    )
-    _save(demo, "ubp", out, acq, ubp_seconds, ubp_peak, {"method": "ubp"}, volume=ubp_volume)
-    log.info("demo [3/6] UBP on %s voxels in %.1f s", "x".join(map(str, truth.shape)), ubp_seconds)
 
-    # The model-based baseline on the box slingbag reconstructs, at the spacing that keeps
-    # an iteration within the demo's budget for this array.
-    box_lo, box_hi = box[:, 0], box[:, 1]
-    mb_origin, mb_spacing, mb_shape = auto_grid(acq, box_lo, box_hi, budget=MB_PAIR_BUDGET)
-    mb, mb_seconds, mb_peak = measure(
+# --------------------------------------------------------------------------- the methods
+
+
+def _run_ubp(demo: DemoResult, out: Path, acq, truth) -> MethodRun:
+    """UBP on the truth's grid, written as ``OUT/ubp.h5``."""
+    from ..baselines.ubp import ubp
+
+    volume, seconds, peak = measure(lambda: ubp(acq, truth.origin, truth.spacing, truth.shape))
+    _save(demo, "ubp", out, acq, seconds, peak, {"method": "ubp"}, volume=volume)
+    log.info("demo [3/6] UBP on %s voxels in %.1f s", "x".join(map(str, truth.shape)), seconds)
+    return MethodRun(volume, seconds, peak)
+
+
+def _run_model_based(
+    demo: DemoResult, out: Path, acq, box: np.ndarray, progress: bool
+) -> tuple[MethodRun, dict]:
+    """The model-based baseline, written as ``OUT/model_based.h5``, and its grid (shape,
+    spacing and iterations, for metrics.json).
+
+    It reconstructs the box slingbag reconstructs, at the spacing that keeps an iteration
+    within the demo's budget for this array.
+    """
+    from ..baselines.model_based import auto_grid, model_based_solve
+
+    origin, spacing, shape = auto_grid(acq, box[:, 0], box[:, 1], budget=MB_PAIR_BUDGET)
+    mb, seconds, peak = measure(
         lambda: model_based_solve(
-            acq, mb_origin, mb_spacing, mb_shape, iterations=MB_ITERATIONS, progress=progress
+            acq, origin, spacing, shape, iterations=MB_ITERATIONS, progress=progress
         )
     )
     _save(
-        demo, "model_based", out, acq, mb_seconds, mb_peak, mb.attrs,
+        demo, "model_based", out, acq, seconds, peak, mb.attrs,
         volume=mb.volume, history=mb.history,
     )  # fmt: skip
     log.info(
         "demo [4/6] model-based on %s voxels (%.2g mm), %d iterations in %.1f s",
-        "x".join(map(str, mb_shape)),
-        mb_spacing[0] * 1e3,
+        "x".join(map(str, shape)),
+        spacing[0] * 1e3,
         mb.attrs["iterations"],
-        mb_seconds,
+        seconds,
     )
+    grid = {
+        "shape": list(shape),
+        "spacing": round(float(spacing[0]), 9),
+        "iterations": int(mb.attrs["iterations"]),
+    }
+    return MethodRun(mb.volume, seconds, peak), grid
+
+
+def _run_slingbag(
+    demo: DemoResult, out: Path, acq, config: dict, spec: DemoSize, *, seed, preset, progress
+) -> MethodRun:
+    """SlingBAG on the phantom's box, written as ``OUT/slingbag.h5`` and ``OUT/slingbag.ply``."""
+    from ..fit.reconstruct import reconstruct
+    from ..io.ply import write_ply
 
     log.info("demo [5/6] SlingBAG (preset %s)...", preset)
-    rec, rec_seconds, rec_peak = measure(
+    rec, seconds, peak = measure(
         lambda: reconstruct(
             acq, config, region=spec.region, iterations=spec.iterations, seed=seed,
             progress=progress,
         )
     )  # fmt: skip
     _save(
-        demo, "slingbag", out, acq, rec_seconds, rec_peak, rec.attrs,
+        demo, "slingbag", out, acq, seconds, peak, rec.attrs,
         volume=rec.volume, cloud=rec.cloud, history=rec.history,
     )  # fmt: skip
     demo.files["ply"] = out / "slingbag.ply"
     write_ply(demo.files["ply"], rec.cloud)
-    log.info("demo [5/6] SlingBAG: %d balls in %.1f s", len(rec.cloud), rec_seconds)
-
-    mib = 2.0**-20
-    demo.metrics = {
-        "UBP": {
-            **metrics(ubp_volume, truth),
-            "seconds": ubp_seconds,
-            "peak_memory_mib": ubp_peak * mib,
-        },
-        "model-based": {
-            **metrics(mb.volume, truth),
-            "seconds": mb_seconds,
-            "peak_memory_mib": mb_peak * mib,
-        },
-        "slingbag": {
-            **metrics(rec.volume, truth),
-            "seconds": rec_seconds,
-            "peak_memory_mib": rec_peak * mib,
-        },
-    }
-    table = metrics_table(demo.metrics)
-    demo.files["comparison"] = comparison_figure(
-        {"truth": truth, "UBP": ubp_volume, "model-based": mb.volume, "slingbag": rec.volume},
-        out / "comparison.png",
-        title=f"hard-edged vessels, {n_side} x {n_side} sensors, exact data, "
-        f"{LOWPASS / 1e6:g} MHz, {NOISE * 100:g} % noise",
-        metrics=demo.metrics,
-    )
-    demo.files["metrics_md"] = out / "metrics.md"
-    _write_text(demo.files["metrics_md"], table)
-    demo.files["metrics_json"] = out / "metrics.json"
-    payload = {
-        "size": size,
-        "sensors": n_side * n_side,
-        "seed": seed,
-        "preset": preset,
-        "model_based_grid": {
-            "shape": list(mb_shape),
-            "spacing": round(float(mb_spacing[0]), 9),
-            "iterations": int(mb.attrs["iterations"]),
-        },
-        "metrics": demo.metrics,
-    }
-    _write_text(demo.files["metrics_json"], json.dumps(_json_safe(payload), indent=2) + "\n")
-    demo.seconds = time.perf_counter() - t_start
-    log.info("demo [6/6] metrics and figure written; total %.1f s", demo.seconds)
-    return demo
+    log.info("demo [5/6] SlingBAG: %d balls in %.1f s", len(rec.cloud), seconds)
+    return MethodRun(rec.volume, seconds, peak)
 
 
 def _save(demo, name, out, acq, seconds, peak, attrs, **result):
@@ -348,3 +392,44 @@ def _save(demo, name, out, acq, seconds, peak, attrs, **result):
     demo.files[name] = out / f"{name}.h5"
     extra = {"time_s": seconds, "peak_memory_bytes": peak, "source": str(demo.files["acquisition"])}
     write_result(demo.files[name], attrs={**attrs, **extra}, sensors=acq.positions, **result)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _scores(runs: dict, truth) -> dict:
+    """Method -> its metrics against the truth, its seconds and its peak memory (MiB)."""
+    from ..report.metrics import metrics
+
+    mib = 2.0**-20
+    return {
+        label: {
+            **metrics(run.volume, truth),
+            "seconds": run.seconds,
+            "peak_memory_mib": run.peak * mib,
+        }
+        for label, run in runs.items()
+    }
+
+
+def _write_report(demo: DemoResult, out: Path, scene: Scene, runs: dict, settings: dict) -> None:
+    """Score the methods; write ``comparison.png``, ``metrics.md`` and ``metrics.json``
+    (``settings`` heads the latter)."""
+    from ..report.figures import comparison_figure
+
+    truth = scene.phantom.truth
+    demo.metrics = _scores(runs, truth)
+    table = metrics_table(demo.metrics)
+    n_side = scene.n_side
+    demo.files["comparison"] = comparison_figure(
+        {"truth": truth, **{label: run.volume for label, run in runs.items()}},
+        out / "comparison.png",
+        title=f"hard-edged vessels, {n_side} x {n_side} sensors, exact data, "
+        f"{LOWPASS / 1e6:g} MHz, {NOISE * 100:g} % noise",
+        metrics=demo.metrics,
+    )
+    demo.files["metrics_md"] = out / "metrics.md"
+    _write_text(demo.files["metrics_md"], table)
+    demo.files["metrics_json"] = out / "metrics.json"
+    payload = {**settings, "metrics": demo.metrics}
+    _write_text(demo.files["metrics_json"], json.dumps(_json_safe(payload), indent=2) + "\n")

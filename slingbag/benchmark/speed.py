@@ -14,6 +14,7 @@ import os
 import platform
 import resource
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -67,6 +68,45 @@ def exact_signals(xyz, p0, sigma, sensors, n_samples, fs, c, t0=0.0, chunk=20_00
     return out
 
 
+@dataclass(frozen=True)
+class ForwardCase:
+    """What a forward benchmark radiates: the balls (float32), the sensors and the sampling."""
+
+    xyz: np.ndarray
+    p0: np.ndarray
+    sigma: np.ndarray
+    sensors: np.ndarray
+    n_samples: int
+    fs: float
+    c: float
+
+    @property
+    def step(self) -> float:
+        """The distance sound travels in one sample (metres)."""
+        return self.c / self.fs
+
+    def balls(self, n: int) -> ForwardCase:
+        """The same case with its first ``n`` balls."""
+        return replace(self, xyz=self.xyz[:n], p0=self.p0[:n], sigma=self.sigma[:n])
+
+    def forward(self, model) -> np.ndarray:
+        """The sensors' signals from the balls (``model``'s radiator, t0 = 0)."""
+        from ..model.radiator import forward_signals
+
+        return forward_signals(
+            self.xyz, self.p0, self.sigma, self.sensors, self.n_samples, self.fs, self.c, 0.0,
+            model,
+        )  # fmt: skip
+
+    def backward(self, signals, model) -> dict:
+        """The gradients of ``sum(signals * forward)`` with respect to the balls."""
+        from ..model.radiator import backward_signals
+
+        return backward_signals(
+            self.xyz, self.p0, self.sigma, self.sensors, signals, self.fs, self.c, 0.0, model
+        )
+
+
 def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
                   check_sensors=2) -> dict:  # fmt: skip
     """Time forward and forward+backward of both ``gaussian`` algorithms on the reference
@@ -75,14 +115,12 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     ``check_sensors`` sensors, and the windowed kernel against an every-sample evaluation
     on a small case of the same geometry."""
     from ..backend import ensure_init
-    from ..kernels import radiator
     from ..model import gauss_split
-    from ..model.radiator import RadiatorModel, backward_signals, forward_signals
+    from ..model.radiator import RadiatorModel
 
     arch = ensure_init()
-    fs, c = 40e6, 1500.0
     sensors = _planar_grid(14, 10e-3)
-    xyz, p0, sigma = reference_scene(n_balls)
+    case = ForwardCase(*reference_scene(n_balls), sensors, n_samples, fs=40e6, c=1500.0)
     rss0 = _peak_rss_gb()
     models = {
         "windowed": RadiatorModel(algorithm="windowed"),
@@ -90,58 +128,17 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
     }
     timing, signals = {}, {}
     for name, model in models.items():
-        # Warm-up compiles the kernels.
-        forward_signals(xyz[:8], p0[:8], sigma[:8], sensors, n_samples, fs, c, 0.0, model)
-        ones = np.ones((len(sensors), n_samples), np.float32)
-        backward_signals(xyz[:8], p0[:8], sigma[:8], sensors, ones, fs, c, 0.0, model)
-        t_fwd, t_both = [], []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c, 0.0, model)
-            t_fwd.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            sig = forward_signals(xyz, p0, sigma, sensors, n_samples, fs, c, 0.0, model)
-            backward_signals(xyz, p0, sigma, sensors, sig, fs, c, 0.0, model)
-            t_both.append(time.perf_counter() - t)
-        timing[name] = (min(t_fwd), min(t_both))
-        signals[name] = sig
+        t_fwd, t_both, signals[name] = _time_forward_backward(case, model, repeats)
+        timing[name] = (t_fwd, t_both)
     rss_peak = _peak_rss_gb()
 
-    step = c / fs
-    mean_window = float(np.mean(6 * sigma / step))
-    plan = gauss_split.plan(sigma / step, n_samples, len(sensors))
-    pairs = len(sensors) * n_balls
+    mean_window = float(np.mean(6 * case.sigma / case.step))
+    plan = gauss_split.plan(case.sigma / case.step, n_samples, len(sensors))
     taps = {"windowed": mean_window, "split": plan.taps_per_ball}
-    picks = np.linspace(0, len(sensors) - 1, check_sensors).round().astype(int)
-    # The radiators take float32 positions: the reference is exact for those same inputs.
-    ref = exact_signals(xyz, p0, sigma, sensors[picks].astype(np.float32), n_samples, fs, c)
-    scale = np.abs(ref).max()
-    algos = {}
-    for name in models:
-        t_fwd, t_both = timing[name]
-        algos[name] = {
-            "forward_s": t_fwd,
-            "forward_backward_s": t_both,
-            "samples_per_pair": taps[name],
-            "sample_evals_per_s": pairs * taps[name] / t_fwd,
-            "max_rel_diff_to_exact": float(np.abs(signals[name][picks] - ref).max() / scale),
-        }
+    algos = _algorithm_figures(case, timing, signals, taps, check_sensors)
     agree = signals["split"] - signals["windowed"]
     corr = float(np.corrcoef(signals["split"].ravel(), signals["windowed"].ravel())[0, 1])
-
-    # Every-sample baseline against the windowed kernel on a small case.
-    xs, ps, ss = xyz[:small_balls], p0[:small_balls], sigma[:small_balls]
-    dense = np.zeros((len(sensors), n_samples), np.float32)
-    args = (xs, ps, ss, sensors.astype(np.float32), dense, fs, c, 0.0, 3.0)
-    radiator.forward_every_sample(*args)
-    t = time.perf_counter()
-    radiator.forward_every_sample(*args)
-    t_dense = time.perf_counter() - t
-    forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
-    t = time.perf_counter()
-    windowed = forward_signals(xs, ps, ss, sensors, n_samples, fs, c, 0.0, models["windowed"])
-    t_win = time.perf_counter() - t
-    small_agree = float(np.abs(windowed - dense).max() / np.abs(dense).max())
+    t_dense, t_win, small_agree = _against_every_sample(case.balls(small_balls), models["windowed"])
     return {
         "arch": arch,
         "machine": f"{platform.processor() or platform.machine()}, {_cpu_count()} cores",
@@ -168,6 +165,69 @@ def bench_forward(n_balls=600_000, n_samples=4096, repeats=2, small_balls=2_000,
         "speedup_vs_every_sample": t_dense / max(t_win, 1e-9),
         "small_case_max_rel_diff": small_agree,
     }
+
+
+def _time_forward_backward(case: ForwardCase, model, repeats: int):
+    """Best seconds of ``repeats`` forward and forward+backward runs of ``model``, and
+    the signals of the last forward run.  A run on 8 balls compiles the kernels first."""
+    warm_up = case.balls(8)
+    warm_up.forward(model)
+    warm_up.backward(np.ones((len(case.sensors), case.n_samples), np.float32), model)
+    t_fwd, t_both = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sig = case.forward(model)
+        t_fwd.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        sig = case.forward(model)
+        case.backward(sig, model)
+        t_both.append(time.perf_counter() - t)
+    return min(t_fwd), min(t_both), sig
+
+
+def _algorithm_figures(case: ForwardCase, timing, signals, taps, check_sensors) -> dict:
+    """Algorithm -> its times, its samples per ball-sensor pair, its throughput and its
+    largest difference to the float64 closed form at ``check_sensors`` sensors (relative
+    to the closed form's peak)."""
+    pairs = len(case.sensors) * len(case.xyz)
+    picks = np.linspace(0, len(case.sensors) - 1, check_sensors).round().astype(int)
+    # The radiators take float32 positions: the reference is exact for those same inputs.
+    ref = exact_signals(
+        case.xyz, case.p0, case.sigma, case.sensors[picks].astype(np.float32), case.n_samples,
+        case.fs, case.c,
+    )  # fmt: skip
+    scale = np.abs(ref).max()
+    algos = {}
+    for name, (t_fwd, t_both) in timing.items():
+        algos[name] = {
+            "forward_s": t_fwd,
+            "forward_backward_s": t_both,
+            "samples_per_pair": taps[name],
+            "sample_evals_per_s": pairs * taps[name] / t_fwd,
+            "max_rel_diff_to_exact": float(np.abs(signals[name][picks] - ref).max() / scale),
+        }
+    return algos
+
+
+def _against_every_sample(small: ForwardCase, windowed_model) -> tuple[float, float, float]:
+    """The every-sample baseline against the windowed kernel on ``small``: the seconds of
+    each (after a compiling run) and their largest difference relative to the baseline."""
+    from ..kernels import radiator
+
+    dense = np.zeros((len(small.sensors), small.n_samples), np.float32)
+    args = (
+        small.xyz, small.p0, small.sigma, small.sensors.astype(np.float32), dense, small.fs,
+        small.c, 0.0, 3.0,
+    )  # fmt: skip
+    radiator.forward_every_sample(*args)
+    t = time.perf_counter()
+    radiator.forward_every_sample(*args)
+    t_dense = time.perf_counter() - t
+    small.forward(windowed_model)
+    t = time.perf_counter()
+    windowed = small.forward(windowed_model)
+    t_win = time.perf_counter() - t
+    return t_dense, t_win, float(np.abs(windowed - dense).max() / np.abs(dense).max())
 
 
 def _cpu_count() -> int:
