@@ -154,7 +154,10 @@ def test_signal_scale_is_undone(rng):
         seed=1,
     )
     assert np.allclose(b.cloud.p0, 1000 * a.cloud.p0, rtol=1e-3)
-    assert np.allclose(b.cloud.xyz, a.cloud.xyz, atol=1e-9)
+    # The two runs round their float32 signals differently and Adam carries that on: the
+    # balls agree to ~10 nm here, 1/20,000 of the region's resolution; an unscaled run
+    # would differ at the resolution's scale.
+    assert np.allclose(b.cloud.xyz, a.cloud.xyz, rtol=0, atol=1e-7)
 
 
 def test_checkpoint_resume_reaches_the_same_result(rng, tmp_path):
