@@ -120,70 +120,103 @@ def infer_geometry(
     if n == 0:
         raise InputError(None, "sensors/positions", "at least one sensor", "0")
     plane = fit_plane(pos)
-    centroid, pnormal, rms, size = plane.centroid, plane.normal, plane.rms, plane.size
+    centroid = plane.centroid
     target = None if grid_centre is None else np.asarray(grid_centre, dtype=np.float64)
-    kind, closed, centre, radius, coverage, plane_normal = "other", False, centroid, 0.0, 0.0, None
-    est_normals = None
-    est_area = None
-    if n < 3 or rms <= PLANE_TOL * max(size, 1e-12):
-        kind = "planar"
-        side = pnormal @ (target - centroid) if target is not None else 0.0
-        if abs(side) <= 1e-12:
-            side = pnormal[np.argmax(np.abs(pnormal))]
-        plane_normal = pnormal if side >= 0 else -pnormal
-        est_normals = np.tile(plane_normal, (n, 1))
-        # Project onto the plane to measure the pitch.
-        e1 = np.cross(plane_normal, [1.0, 0.0, 0.0])
-        if np.linalg.norm(e1) < 1e-6:
-            e1 = np.cross(plane_normal, [0.0, 1.0, 0.0])
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(plane_normal, e1)
-        pitch = _nn_spacing(np.column_stack([(pos - centroid) @ e1, (pos - centroid) @ e2]))
-        est_area = pitch**2 if pitch > 0 else 1.0
+    geom = None
+    if n < 3 or plane.rms <= PLANE_TOL * max(plane.size, 1e-12):
+        geom = _planar_geometry(pos, plane, target)
     elif n >= 4:
-        c, r, res = fit_sphere(pos)
-        if c is not None and res <= SPHERE_TOL * r:
-            kind, centre, radius = "spherical", c, r
-            u = (pos - c) / np.linalg.norm(pos - c, axis=1, keepdims=True)
-            coverage = float(np.clip(1.0 - np.linalg.norm(u.mean(axis=0)), 0.0, 1.0))
-            closed = coverage > CLOSED_FRACTION
-            est_normals = -u
-            est_area = 4.0 * np.pi * r**2 * max(coverage, 1.0 / n) / n
-    if est_normals is None:
-        aim = target if target is not None else centroid
-        v = aim - pos
-        norm = np.linalg.norm(v, axis=1, keepdims=True)
-        est_normals = np.where(norm > 0, v / np.maximum(norm, 1e-300), [0.0, 0.0, 1.0])
-        est_area = 1.0
+        geom = _spherical_geometry(pos)
+    if geom is None:
+        geom = _facing_geometry(pos, target if target is not None else centroid, centroid)
         if normals is None:
             log.warning(
                 "ubp: the sensors are neither coplanar nor on a sphere; each is assumed to "
                 "face the centre of the region, Omega_0 = 2 pi"
             )
     if normals is not None:
-        nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
-        if nrm.shape != pos.shape:
-            raise InputError(None, "sensors/normals", f"shape ({n}, 3)", nrm.shape)
-        length = np.linalg.norm(nrm, axis=1, keepdims=True)
-        if np.any(length <= 0) or not np.all(np.isfinite(length)):
-            raise InputError(None, "sensors/normals", "non-zero finite vectors")
-        est_normals = nrm / length
+        geom.normals = _unit_normals(normals, pos)
     if areas is not None:
         ar = np.asarray(areas, dtype=np.float64).reshape(-1)
         if ar.shape != (n,) or np.any(ar < 0) or not np.all(np.isfinite(ar)):
             raise InputError(None, "sensors/areas", f"{n} non-negative finite values")
-    else:
-        ar = np.full(n, float(est_area))
+        geom.areas = ar
+    return geom
+
+
+def _planar_geometry(pos: np.ndarray, plane, target) -> ArrayGeometry:
+    """A coplanar array: every normal is the plane's, facing ``target`` (or the side its
+    largest component points to); the default area is the grid pitch squared."""
+    n = len(pos)
+    centroid, pnormal = plane.centroid, plane.normal
+    side = pnormal @ (target - centroid) if target is not None else 0.0
+    if abs(side) <= 1e-12:
+        side = pnormal[np.argmax(np.abs(pnormal))]
+    plane_normal = pnormal if side >= 0 else -pnormal
+    # Project onto the plane to measure the pitch.
+    e1 = np.cross(plane_normal, [1.0, 0.0, 0.0])
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = np.cross(plane_normal, [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(plane_normal, e1)
+    pitch = _nn_spacing(np.column_stack([(pos - centroid) @ e1, (pos - centroid) @ e2]))
+    est_area = pitch**2 if pitch > 0 else 1.0
     return ArrayGeometry(
-        kind=kind,
-        normals=est_normals,
-        areas=ar,
-        closed=closed,
-        centre=np.asarray(centre, dtype=np.float64),
-        radius=float(radius),
-        coverage=coverage,
+        kind="planar",
+        normals=np.tile(plane_normal, (n, 1)),
+        areas=np.full(n, float(est_area)),
+        closed=False,
+        centre=np.asarray(centroid, dtype=np.float64),
         plane_normal=plane_normal,
     )
+
+
+def _spherical_geometry(pos: np.ndarray) -> ArrayGeometry | None:
+    """Sensors on a sphere face its centre; closed when they cover more than
+    ``CLOSED_FRACTION`` of it.  None when the sensors are not on a sphere."""
+    n = len(pos)
+    c, r, res = fit_sphere(pos)
+    if c is None or not res <= SPHERE_TOL * r:
+        return None
+    u = (pos - c) / np.linalg.norm(pos - c, axis=1, keepdims=True)
+    coverage = float(np.clip(1.0 - np.linalg.norm(u.mean(axis=0)), 0.0, 1.0))
+    est_area = 4.0 * np.pi * r**2 * max(coverage, 1.0 / n) / n
+    return ArrayGeometry(
+        kind="spherical",
+        normals=-u,
+        areas=np.full(n, float(est_area)),
+        closed=coverage > CLOSED_FRACTION,
+        centre=np.asarray(c, dtype=np.float64),
+        radius=float(r),
+        coverage=coverage,
+    )
+
+
+def _facing_geometry(pos: np.ndarray, aim: np.ndarray, centroid: np.ndarray) -> ArrayGeometry:
+    """Any other array: each sensor faces ``aim``; open, unit areas."""
+    n = len(pos)
+    v = aim - pos
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return ArrayGeometry(
+        kind="other",
+        normals=np.where(norm > 0, v / np.maximum(norm, 1e-300), [0.0, 0.0, 1.0]),
+        areas=np.full(n, 1.0),
+        closed=False,
+        centre=np.asarray(centroid, dtype=np.float64),
+    )
+
+
+def _unit_normals(normals, pos: np.ndarray) -> np.ndarray:
+    """Given normals, checked (one non-zero finite vector per sensor) and scaled to unit
+    length."""
+    n = len(pos)
+    nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
+    if nrm.shape != pos.shape:
+        raise InputError(None, "sensors/normals", f"shape ({n}, 3)", nrm.shape)
+    length = np.linalg.norm(nrm, axis=1, keepdims=True)
+    if np.any(length <= 0) or not np.all(np.isfinite(length)):
+        raise InputError(None, "sensors/normals", "non-zero finite vectors")
+    return nrm / length
 
 
 def ubp(
@@ -227,25 +260,9 @@ def ubp(
     Volume
         float32 estimate of the initial pressure, in the units of the signals.
     """
-    if normalize not in ("weights", "omega0"):
-        raise InputError("--normalize", None, "'weights' or 'omega0'", normalize)
     acq = acquisition
-    if acq.signals.ndim != 2 or acq.n_sensors != len(acq.positions):
-        raise InputError(
-            acq.source,
-            "signals",
-            f"shape (n_sensors={len(acq.positions)}, n_samples)",
-            acq.signals.shape,
-        )
-    if acq.fs <= 0 or acq.sound_speed <= 0:
-        raise InputError(acq.source, "fs / sound_speed", "positive values")
-    shape = tuple(int(s) for s in shape)
-    origin = np.asarray(origin, dtype=np.float64).reshape(3)
-    spacing = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,)).copy()
-    if len(shape) != 3 or min(shape) < 1 or np.any(spacing <= 0):
-        raise InputError(
-            None, "grid", "3 positive sizes and positive spacing", (shape, spacing.tolist())
-        )
+    _check_inputs(acq, normalize)
+    origin, spacing, shape = _checked_grid(origin, spacing, shape)
     grid_centre = origin + (np.asarray(shape) - 1) / 2.0 * spacing
     geom = infer_geometry(
         acq.positions,
@@ -281,6 +298,34 @@ def ubp(
         omega0=omega0 if normalize == "omega0" else None,
     )
     return Volume(data, origin, spacing)
+
+
+def _check_inputs(acq: Acquisition, normalize: str) -> None:
+    """A known ``normalize``; signals ``(n_sensors, n_samples)``, a positive sampling rate
+    and sound speed."""
+    if normalize not in ("weights", "omega0"):
+        raise InputError("--normalize", None, "'weights' or 'omega0'", normalize)
+    if acq.signals.ndim != 2 or acq.n_sensors != len(acq.positions):
+        raise InputError(
+            acq.source,
+            "signals",
+            f"shape (n_sensors={len(acq.positions)}, n_samples)",
+            acq.signals.shape,
+        )
+    if acq.fs <= 0 or acq.sound_speed <= 0:
+        raise InputError(acq.source, "fs / sound_speed", "positive values")
+
+
+def _checked_grid(origin, spacing, shape):
+    """The grid as float64 ``origin`` (3,), ``spacing`` (3,) and a tuple of 3 ints."""
+    shape = tuple(int(s) for s in shape)
+    origin = np.asarray(origin, dtype=np.float64).reshape(3)
+    spacing = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,)).copy()
+    if len(shape) != 3 or min(shape) < 1 or np.any(spacing <= 0):
+        raise InputError(
+            None, "grid", "3 positive sizes and positive spacing", (shape, spacing.tolist())
+        )
+    return origin, spacing, shape
 
 
 def _round_sig(x: float, digits: int = 2) -> float:

@@ -67,72 +67,94 @@ def infer_region(
     r_hi = c * last[ok] + 3 * res
     lo = pos.min(axis=0) - r_hi.max()
     hi = pos.max(axis=0) + r_hi.max()
-    plane = fit_plane(acq.positions)
-    normal, flatness = plane.normal, plane.rms
-    span = np.ptp(acq.positions, axis=0).max()
-    planar = flatness < 1e-3 * max(span, 1e-9)
-    facing = None
-    if planar:
-        facing = normal
-        if acq.normals is not None:
-            facing = np.sign(np.dot(acq.normals.mean(axis=0), normal) or 1.0) * normal
-        elif normal[np.argmax(np.abs(normal))] < 0:
-            facing = -normal
+    facing = _planar_facing(acq)
     # A coarse grid (about 48^3 points) over the bounding box, refined once around the hits.
     for _ in range(2):
-        n = 48
-        axes = [np.linspace(lo[d], hi[d], n) for d in range(3)]
-        X, Y, Z = np.meshgrid(*axes, indexing="ij")
-        pts = np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1)
-        if planar:
-            pts = pts[(pts - acq.positions.mean(axis=0)) @ facing > 0]
-        cell = (hi - lo) / (n - 1)
-        tol = np.linalg.norm(cell)
-        count = np.zeros(len(pts), np.int32)
-        for s in range(len(pos)):
-            d = np.linalg.norm(pts - pos[s], axis=1)
-            count += (d >= r_lo[s] - tol) & (d <= r_hi[s] + tol)
-        # Most, not all: a sensor with a short window (noise, a dead element) must not
-        # veto the region.  Timing pins the depth in front of a planar array far better
-        # than the lateral extent, where faint sources at the edge reach fewer sensors in
-        # time: those axes take a looser vote.
-        hits = pts[count >= votes * len(pos)]
-        loose = pts[count >= lateral_votes * len(pos)] if planar else hits
-        if len(hits) == 0:
-            raise InputError(
-                acq.source,
-                "signals",
-                "signals whose timing fits one region for all sensors",
-                "no consistent region (check sound_speed, t0 and the positions' units)",
-            )
-        depth = int(np.argmax(np.abs(facing))) if planar else -1
-        new_lo = loose.min(axis=0) - cell
-        new_hi = loose.max(axis=0) + cell
-        if planar:
-            new_lo[depth] = hits[:, depth].min() - cell[depth]
-            new_hi[depth] = hits[:, depth].max() + cell[depth]
-        lo, hi = new_lo, new_hi
+        lo, hi = _consistent_box(acq, (pos, r_lo, r_hi), lo, hi, facing, votes, lateral_votes)
     lo = lo - margin * res
     hi = hi + margin * res
-    if planar:
-        # Nothing behind the array's face.
-        base = acq.positions.mean(axis=0) @ facing
-        axis = int(np.argmax(np.abs(facing)))
-        if facing[axis] > 0:
-            lo[axis] = max(lo[axis], base + res)
-        else:
-            hi[axis] = min(hi[axis], base - res)
-        # Laterally, only where the array sees well: the footprint plus the depth range
-        # times a modest aperture angle.
-        for d in range(3):
-            if d == axis:
-                continue
-            flo = acq.positions[:, d].min()
-            fhi = acq.positions[:, d].max()
-            lo[d] = max(lo[d], flo - 0.25 * (fhi - flo))
-            hi[d] = min(hi[d], fhi + 0.25 * (fhi - flo))
+    if facing is not None:
+        _clip_to_view(acq.positions, lo, hi, facing, res)
     log.info(
         "region inferred from the signal window: x %.1f..%.1f, y %.1f..%.1f, z %.1f..%.1f mm",
         *(np.stack([lo, hi], axis=1).ravel() * 1e3),
     )
     return lo, hi
+
+
+def _planar_facing(acq: Acquisition):
+    """The unit normal of a planar array, pointing the way its sensors face (the side the
+    given normals point to, else the side of the normal's largest component); None when
+    the array is not planar."""
+    plane = fit_plane(acq.positions)
+    normal, flatness = plane.normal, plane.rms
+    span = np.ptp(acq.positions, axis=0).max()
+    if not flatness < 1e-3 * max(span, 1e-9):
+        return None
+    facing = normal
+    if acq.normals is not None:
+        facing = np.sign(np.dot(acq.normals.mean(axis=0), normal) or 1.0) * normal
+    elif normal[np.argmax(np.abs(normal))] < 0:
+        facing = -normal
+    return facing
+
+
+def _consistent_box(acq: Acquisition, shells, lo, hi, facing, votes, lateral_votes):
+    """The box, one grid cell wider, of the points of a 48^3 grid over ``(lo, hi)`` that
+    lie within the distance shells ``(pos, r_lo, r_hi)`` of enough sensors.
+
+    With a planar array (``facing`` not None) only points in front of it count, and the
+    lateral axes take the looser ``lateral_votes``.
+    """
+    pos, r_lo, r_hi = shells
+    planar = facing is not None
+    n = 48
+    axes = [np.linspace(lo[d], hi[d], n) for d in range(3)]
+    X, Y, Z = np.meshgrid(*axes, indexing="ij")
+    pts = np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1)
+    if planar:
+        pts = pts[(pts - acq.positions.mean(axis=0)) @ facing > 0]
+    cell = (hi - lo) / (n - 1)
+    tol = np.linalg.norm(cell)
+    count = np.zeros(len(pts), np.int32)
+    for s in range(len(pos)):
+        d = np.linalg.norm(pts - pos[s], axis=1)
+        count += (d >= r_lo[s] - tol) & (d <= r_hi[s] + tol)
+    # Most, not all: a sensor with a short window (noise, a dead element) must not
+    # veto the region.  Timing pins the depth in front of a planar array far better
+    # than the lateral extent, where faint sources at the edge reach fewer sensors in
+    # time: those axes take a looser vote.
+    hits = pts[count >= votes * len(pos)]
+    loose = pts[count >= lateral_votes * len(pos)] if planar else hits
+    if len(hits) == 0:
+        raise InputError(
+            acq.source,
+            "signals",
+            "signals whose timing fits one region for all sensors",
+            "no consistent region (check sound_speed, t0 and the positions' units)",
+        )
+    depth = int(np.argmax(np.abs(facing))) if planar else -1
+    new_lo = loose.min(axis=0) - cell
+    new_hi = loose.max(axis=0) + cell
+    if planar:
+        new_lo[depth] = hits[:, depth].min() - cell[depth]
+        new_hi[depth] = hits[:, depth].max() + cell[depth]
+    return new_lo, new_hi
+
+
+def _clip_to_view(positions, lo, hi, facing, res) -> None:
+    """Clip the box ``(lo, hi)`` in place to what a planar array sees: nothing behind its
+    face and, laterally, the footprint plus the depth range times a modest aperture."""
+    base = positions.mean(axis=0) @ facing
+    axis = int(np.argmax(np.abs(facing)))
+    if facing[axis] > 0:
+        lo[axis] = max(lo[axis], base + res)
+    else:
+        hi[axis] = min(hi[axis], base - res)
+    for d in range(3):
+        if d == axis:
+            continue
+        flo = positions[:, d].min()
+        fhi = positions[:, d].max()
+        lo[d] = max(lo[d], flo - 0.25 * (fhi - flo))
+        hi[d] = min(hi[d], fhi + 0.25 * (fhi - flo))

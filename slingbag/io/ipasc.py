@@ -131,6 +131,88 @@ def _ipasc_area(element):
     return None
 
 
+def _ipasc_signals(f, source, frame, wavelength):
+    """The chosen frame and wavelength of ``binary_time_series_data``, as float32.
+
+    Returns the signals ``(detectors, samples)``, the frame and wavelength indices and
+    the data's shape ``(detectors, samples, wavelengths, frames)`` (missing axes as 1).
+    """
+    item = _dataset(f, IPASC_DATA, source, what="(detectors, samples, wavelengths, frames)")
+    if not 2 <= item.ndim <= 4:
+        raise InputError(
+            source,
+            IPASC_DATA,
+            "2 to 4 axes (detectors, samples[, wavelengths[, frames]])",
+            got=f"shape {item.shape}",
+        )
+    shape = tuple(item.shape) + (1,) * (4 - item.ndim)
+    n_det, n_samples, n_wl, n_frames = shape
+    if n_det == 0 or n_samples == 0:
+        raise InputError(source, IPASC_DATA, "non-empty signals", got=f"shape {item.shape}")
+    wl = _check_frame(source, wavelength, n_wl, "--wavelength", "wavelength")
+    fr = _check_frame(source, frame, n_frames, "--frame", "frame")
+    index = (slice(None), slice(None), wl, fr)[: item.ndim]
+    signals = np.asarray(item[index], dtype=np.float32)
+    _require_finite(signals, source, IPASC_DATA)
+    return signals, fr, wl, shape
+
+
+def _ipasc_sampling_rate(meta, source) -> float:
+    """``meta_data/ad_sampling_rate`` in Hz, checked for a physical range."""
+    values = _scalar(
+        meta,
+        "ad_sampling_rate",
+        source,
+        f"{IPASC_META}/ad_sampling_rate",
+        required=True,
+        what="the sampling rate 'ad_sampling_rate' (Hz)",
+    )
+    fs = float(values[0])
+    with _field_named(source, f"{IPASC_META}/ad_sampling_rate"):
+        _check_fs(fs, source)
+    return fs
+
+
+def _ipasc_sound_speed(meta, source) -> float:
+    """``meta_data/speed_of_sound`` in m/s; optional in IPASC, so without it ask for
+    ``--sound-speed``.
+    """
+    values = _scalar(
+        meta,
+        "speed_of_sound",
+        source,
+        f"{IPASC_META}/speed_of_sound",
+        required=False,
+        what="a speed of sound (m/s)",
+    )
+    if values is None:
+        raise InputError(
+            source,
+            f"{IPASC_META}/speed_of_sound",
+            "a speed of sound (m/s)",
+            hint="the file has none; give --sound-speed",
+        )
+    sound_speed = _uniform_value(
+        values, source, f"{IPASC_META}/speed_of_sound", "--sound-speed", "m/s"
+    )
+    with _field_named(source, f"{IPASC_META}/speed_of_sound"):
+        _check_sound_speed(sound_speed, source)
+    return sound_speed
+
+
+def _ipasc_attrs(meta, fr, wl, n_wl) -> dict:
+    """The acquisition's attributes: where it came from, its wavelength (nm) and uuid."""
+    attrs = {"source_format": "ipasc", "frame": fr, "wavelength_index": wl}
+    wavelengths = _wavelengths(meta, "acquisition_wavelengths", n_wl)
+    if wavelengths is not None and np.isfinite(wavelengths[wl]):
+        value = float(wavelengths[wl])
+        # IPASC specifies metres; values above 1 mm can only be nanometres.
+        attrs["wavelength_nm"] = value * 1e9 if value < 1e-3 else value
+    if "uuid" in meta and isinstance(meta["uuid"], h5py.Dataset):
+        attrs["ipasc_uuid"] = str(_plain(meta["uuid"][()]))
+    return attrs
+
+
 def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acquisition:
     """Read one frame at one wavelength of an IPASC HDF5 file.
 
@@ -161,75 +243,20 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
     fs = _check_override(fs, "--fs", _check_fs)
     sound_speed = _check_override(sound_speed, "--sound-speed", _check_sound_speed)
     with _open_for_reading(path, "IPASC") as (f, source):
-        item = _dataset(f, IPASC_DATA, source, what="(detectors, samples, wavelengths, frames)")
-        if not 2 <= item.ndim <= 4:
-            raise InputError(
-                source,
-                IPASC_DATA,
-                "2 to 4 axes (detectors, samples[, wavelengths[, frames]])",
-                got=f"shape {item.shape}",
-            )
-        shape = tuple(item.shape) + (1,) * (4 - item.ndim)
-        n_det, n_samples, n_wl, n_frames = shape
-        if n_det == 0 or n_samples == 0:
-            raise InputError(source, IPASC_DATA, "non-empty signals", got=f"shape {item.shape}")
-        wl = _check_frame(source, wavelength, n_wl, "--wavelength", "wavelength")
-        fr = _check_frame(source, frame, n_frames, "--frame", "frame")
-        index = (slice(None), slice(None), wl, fr)[: item.ndim]
-        signals = np.asarray(item[index], dtype=np.float32)
-        _require_finite(signals, source, IPASC_DATA)
-
+        signals, fr, wl, (n_det, _, n_wl, n_frames) = _ipasc_signals(f, source, frame, wavelength)
         meta = f.get(IPASC_META)
         if not isinstance(meta, h5py.Group):
             raise InputError(source, IPASC_META, "a group 'meta_data' (IPASC acquisition metadata)")
         if fs is None:
-            values = _scalar(
-                meta,
-                "ad_sampling_rate",
-                source,
-                f"{IPASC_META}/ad_sampling_rate",
-                required=True,
-                what="the sampling rate 'ad_sampling_rate' (Hz)",
-            )
-            fs = float(values[0])
-            with _field_named(source, f"{IPASC_META}/ad_sampling_rate"):
-                _check_fs(fs, source)
+            fs = _ipasc_sampling_rate(meta, source)
         if sound_speed is None:
-            values = _scalar(
-                meta,
-                "speed_of_sound",
-                source,
-                f"{IPASC_META}/speed_of_sound",
-                required=False,
-                what="a speed of sound (m/s)",
-            )
-            if values is None:
-                raise InputError(
-                    source,
-                    f"{IPASC_META}/speed_of_sound",
-                    "a speed of sound (m/s)",
-                    hint="the file has none; give --sound-speed",
-                )
-            sound_speed = _uniform_value(
-                values, source, f"{IPASC_META}/speed_of_sound", "--sound-speed", "m/s"
-            )
-            with _field_named(source, f"{IPASC_META}/speed_of_sound"):
-                _check_sound_speed(sound_speed, source)
+            sound_speed = _ipasc_sound_speed(meta, source)
         t0_values = _scalar(
             meta, T0_KEY, source, f"{IPASC_META}/{T0_KEY}", required=False, what="t0 (s)"
         )
         t0 = float(t0_values[0]) if t0_values is not None else 0.0
-
         positions, normals, areas = _ipasc_detectors(f, source, n_det)
-
-        attrs = {"source_format": "ipasc", "frame": fr, "wavelength_index": wl}
-        wavelengths = _wavelengths(meta, "acquisition_wavelengths", n_wl)
-        if wavelengths is not None and np.isfinite(wavelengths[wl]):
-            value = float(wavelengths[wl])
-            # IPASC specifies metres; values above 1 mm can only be nanometres.
-            attrs["wavelength_nm"] = value * 1e9 if value < 1e-3 else value
-        if "uuid" in meta and isinstance(meta["uuid"], h5py.Dataset):
-            attrs["ipasc_uuid"] = str(_plain(meta["uuid"][()]))
+        attrs = _ipasc_attrs(meta, fr, wl, n_wl)
     return _selected_frame(
         source,
         (fr, n_frames, wl, n_wl),

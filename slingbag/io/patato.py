@@ -43,6 +43,85 @@ from .native import (
 )
 
 
+def _patato_signals(f, source, frame, wavelength):
+    """The chosen frame and wavelength of ``raw_data``, as float32.
+
+    Returns the signals ``(detectors, samples)``, the frame and wavelength indices and
+    the data's shape ``(frames, wavelengths, detectors, samples)`` (missing axes as 1).
+    """
+    item = _dataset(f, "raw_data", source, what="(frames, wavelengths, detectors, samples)")
+    if not 2 <= item.ndim <= 4:
+        raise InputError(
+            source,
+            "raw_data",
+            "2 to 4 axes ([frames, [wavelengths,]] detectors, samples)",
+            got=f"shape {item.shape}",
+        )
+    shape = (1,) * (4 - item.ndim) + tuple(item.shape)
+    n_frames, n_wl, n_det, n_samples = shape
+    if n_det == 0 or n_samples == 0:
+        raise InputError(source, "raw_data", "non-empty signals", got=f"shape {item.shape}")
+    fr = _check_frame(source, frame, n_frames, "--frame", "frame")
+    wl = _check_frame(source, wavelength, n_wl, "--wavelength", "wavelength")
+    index = (fr, wl)[4 - item.ndim :]
+    signals = np.asarray(item[index] if index else item[()], dtype=np.float32)
+    _require_finite(signals, source, "raw_data")
+    return signals, fr, wl, shape
+
+
+def _patato_positions(f, source, n_det) -> np.ndarray:
+    """``GEOMETRY``: one position (metres) per detector of ``raw_data``."""
+    geometry = _dataset(f, "GEOMETRY", source, what="(detectors, 3) positions in metres")
+    positions = np.asarray(geometry[()], dtype=np.float64)
+    _check_positions(positions, source, "GEOMETRY")
+    if len(positions) != n_det:
+        raise InputError(
+            source,
+            "GEOMETRY",
+            f"{n_det} rows (one per detector of raw_data)",
+            got=f"{len(positions)} rows",
+        )
+    return positions
+
+
+def _patato_sound_speed(f, source) -> float:
+    """The root attribute ``speedofsound`` (m/s); without it ask for ``--sound-speed``."""
+    if "speedofsound" not in f.attrs:
+        raise InputError(
+            source,
+            "attribute speedofsound",
+            "a speed of sound (m/s)",
+            hint="the file has none; give --sound-speed",
+        )
+    sound_speed = _float_attr(f.attrs, "speedofsound", source)
+    with _field_named(source, "attribute speedofsound"):
+        _check_sound_speed(sound_speed, source)
+    return sound_speed
+
+
+def _slingbag_extras(f, source, n_det):
+    """slingbag's own ``slingbag_normals`` and ``slingbag_areas``, each None when absent."""
+    normals = areas = None
+    if "slingbag_normals" in f:
+        normals = np.asarray(_dataset(f, "slingbag_normals", source)[()], dtype=np.float64)
+        _check_normals(normals, n_det, source, "slingbag_normals")
+    if "slingbag_areas" in f:
+        areas = np.asarray(_dataset(f, "slingbag_areas", source)[()], dtype=np.float64)
+        _check_areas(areas, n_det, source, "slingbag_areas")
+    return normals, areas
+
+
+def _patato_attrs(f, fr, wl, n_wl) -> dict:
+    """The acquisition's attributes: where it came from, its wavelength (nm), scan name."""
+    attrs = {"source_format": "patato", "frame": fr, "wavelength_index": wl}
+    values = _wavelengths(f, "wavelengths", n_wl)
+    if values is not None and np.isfinite(values[wl]):
+        attrs["wavelength_nm"] = float(values[wl])
+    if "name" in f.attrs:
+        attrs["scan_name"] = str(_plain(f.attrs["name"]))
+    return attrs
+
+
 def read_patato(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acquisition:
     """Read one frame at one wavelength of a PATATO HDF5 file.
 
@@ -65,62 +144,16 @@ def read_patato(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Ac
     fs = _check_override(fs, "--fs", _check_fs)
     sound_speed = _check_override(sound_speed, "--sound-speed", _check_sound_speed)
     with _open_for_reading(path, "PATATO") as (f, source):
-        item = _dataset(f, "raw_data", source, what="(frames, wavelengths, detectors, samples)")
-        if not 2 <= item.ndim <= 4:
-            raise InputError(
-                source,
-                "raw_data",
-                "2 to 4 axes ([frames, [wavelengths,]] detectors, samples)",
-                got=f"shape {item.shape}",
-            )
-        shape = (1,) * (4 - item.ndim) + tuple(item.shape)
-        n_frames, n_wl, n_det, n_samples = shape
-        if n_det == 0 or n_samples == 0:
-            raise InputError(source, "raw_data", "non-empty signals", got=f"shape {item.shape}")
-        fr = _check_frame(source, frame, n_frames, "--frame", "frame")
-        wl = _check_frame(source, wavelength, n_wl, "--wavelength", "wavelength")
-        index = (fr, wl)[4 - item.ndim :]
-        signals = np.asarray(item[index] if index else item[()], dtype=np.float32)
-        _require_finite(signals, source, "raw_data")
-
-        geometry = _dataset(f, "GEOMETRY", source, what="(detectors, 3) positions in metres")
-        positions = np.asarray(geometry[()], dtype=np.float64)
-        _check_positions(positions, source, "GEOMETRY")
-        if len(positions) != n_det:
-            raise InputError(
-                source,
-                "GEOMETRY",
-                f"{n_det} rows (one per detector of raw_data)",
-                got=f"{len(positions)} rows",
-            )
+        signals, fr, wl, (n_frames, n_wl, n_det, _) = _patato_signals(f, source, frame, wavelength)
+        positions = _patato_positions(f, source, n_det)
         if fs is None:
             fs = _float_attr(f.attrs, "fs", source)
             _check_fs(fs, source)
         if sound_speed is None:
-            if "speedofsound" not in f.attrs:
-                raise InputError(
-                    source,
-                    "attribute speedofsound",
-                    "a speed of sound (m/s)",
-                    hint="the file has none; give --sound-speed",
-                )
-            sound_speed = _float_attr(f.attrs, "speedofsound", source)
-            with _field_named(source, "attribute speedofsound"):
-                _check_sound_speed(sound_speed, source)
+            sound_speed = _patato_sound_speed(f, source)
         t0 = _float_attr(f.attrs, T0_KEY, source, required=False, default=0.0)
-        normals = areas = None
-        if "slingbag_normals" in f:
-            normals = np.asarray(_dataset(f, "slingbag_normals", source)[()], dtype=np.float64)
-            _check_normals(normals, n_det, source, "slingbag_normals")
-        if "slingbag_areas" in f:
-            areas = np.asarray(_dataset(f, "slingbag_areas", source)[()], dtype=np.float64)
-            _check_areas(areas, n_det, source, "slingbag_areas")
-        attrs = {"source_format": "patato", "frame": fr, "wavelength_index": wl}
-        values = _wavelengths(f, "wavelengths", n_wl)
-        if values is not None and np.isfinite(values[wl]):
-            attrs["wavelength_nm"] = float(values[wl])
-        if "name" in f.attrs:
-            attrs["scan_name"] = str(_plain(f.attrs["name"]))
+        normals, areas = _slingbag_extras(f, source, n_det)
+        attrs = _patato_attrs(f, fr, wl, n_wl)
     return _selected_frame(
         source,
         (fr, n_frames, wl, n_wl),

@@ -142,6 +142,38 @@ def _text_meta(prefix: Path) -> dict:
     return meta
 
 
+def _text_positions(location: Path) -> np.ndarray:
+    """The sensor positions: rows of x y z in metres."""
+    positions = _load_rows(location, "rows of 3 numbers (x y z in metres), tab separated")
+    if positions.shape[1] != 3:
+        raise InputError(
+            str(location),
+            None,
+            "rows of 3 numbers (x y z in metres)",
+            got=f"{positions.shape[1]} columns",
+            hint=f"is this a {DATA_SUFFIX} file?" if positions.shape[1] > 3 else None,
+        )
+    _check_positions(positions, str(location), "positions")
+    return positions
+
+
+def _text_signals(data: Path, n: int, location: Path) -> np.ndarray:
+    """The signals, one row per sensor; a file of ``n`` columns is transposed."""
+    signals = _load_rows(data, f"{n} rows of samples (one per sensor), tab separated")
+    if signals.shape[0] != n:
+        if signals.shape[1] == n:
+            log.info("%s: %d x %d read as samples x sensors; transposed", data, *signals.shape)
+            signals = signals.T
+        else:
+            raise InputError(
+                str(data),
+                None,
+                f"{n} rows (one per sensor in {location.name})",
+                got=f"shape {signals.shape}",
+            )
+    return signals
+
+
 def read_text_layout(path, *, fs=None, sound_speed=None) -> Acquisition:
     """Read the SlingBAG paper's text layout.
 
@@ -178,29 +210,9 @@ def read_text_layout(path, *, fs=None, sound_speed=None) -> Acquisition:
             _check_sound_speed(sound_speed, meta_source)
     t0 = float(meta.get("t0", 0.0))
 
-    positions = _load_rows(location, "rows of 3 numbers (x y z in metres), tab separated")
-    if positions.shape[1] != 3:
-        raise InputError(
-            str(location),
-            None,
-            "rows of 3 numbers (x y z in metres)",
-            got=f"{positions.shape[1]} columns",
-            hint=f"is this a {DATA_SUFFIX} file?" if positions.shape[1] > 3 else None,
-        )
-    _check_positions(positions, str(location), "positions")
+    positions = _text_positions(location)
     n = len(positions)
-    signals = _load_rows(data, f"{n} rows of samples (one per sensor), tab separated")
-    if signals.shape[0] != n:
-        if signals.shape[1] == n:
-            log.info("%s: %d x %d read as samples x sensors; transposed", data, *signals.shape)
-            signals = signals.T
-        else:
-            raise InputError(
-                str(data),
-                None,
-                f"{n} rows (one per sensor in {location.name})",
-                got=f"shape {signals.shape}",
-            )
+    signals = _text_signals(data, n, location)
     normals = areas = None
     normal_path = Path(str(prefix) + NORMAL_SUFFIX)
     if normal_path.is_file():

@@ -116,6 +116,26 @@ def backprojection_term(signals: np.ndarray, fs: float, t0: float = 0.0) -> np.n
     return (2.0 * p - 2.0 * t[None, :] * dpdt).astype(np.float32)
 
 
+def _scaled_to_one(b: np.ndarray, nrm: np.ndarray):
+    """``b`` scaled to a peak of 1 and the weighted normals to a mean length of 1, with
+    values far below float32 precision flushed to zero, and the two scales.
+
+    The kernel then never meets subnormal floats (the tails of exp() in simulated data
+    produce them, and they made the kernel 1.5-2x slower on x86), whatever the units of
+    the signals and areas.  The caller undoes both scales on the result.
+    """
+    b_scale = float(np.abs(b).max())
+    if not np.isfinite(b_scale):
+        raise ValueError("the back-projection term is not finite (NaN or inf in the signals)")
+    b_scale = b_scale if b_scale > 0 else 1.0
+    b = b / np.float32(b_scale)
+    b[np.abs(b) < 1e-20] = 0.0
+    n_scale = float(np.linalg.norm(nrm, axis=1).mean())
+    n_scale = n_scale if np.isfinite(n_scale) and n_scale > 0 else 1.0
+    nrm = nrm / np.float32(n_scale)
+    return b, b_scale, nrm, n_scale
+
+
 def backproject(
     b: np.ndarray,
     positions: np.ndarray,
@@ -170,20 +190,7 @@ def backproject(
     if b.shape[1] < 2:
         # The interpolation reads two samples; a single sample is a constant signal.
         b = np.repeat(b, 2, axis=1)
-    # Scale b to a peak of 1 and the weighted normals to a mean length of 1, and flush
-    # values far below float32 precision to zero: the kernel then never meets subnormal
-    # floats (the tails of exp() in simulated data produce them, and they made the kernel
-    # 1.5-2x slower on x86), whatever the units of the signals and areas.  Both scales are
-    # undone on the result.
-    b_scale = float(np.abs(b).max())
-    if not np.isfinite(b_scale):
-        raise ValueError("the back-projection term is not finite (NaN or inf in the signals)")
-    b_scale = b_scale if b_scale > 0 else 1.0
-    b = b / np.float32(b_scale)
-    b[np.abs(b) < 1e-20] = 0.0
-    n_scale = float(np.linalg.norm(nrm, axis=1).mean())
-    n_scale = n_scale if np.isfinite(n_scale) and n_scale > 0 else 1.0
-    nrm = nrm / np.float32(n_scale)
+    b, b_scale, nrm, n_scale = _scaled_to_one(b, nrm)
     out = np.zeros(shape, dtype=np.float32)
     _ubp_kernel(
         b,

@@ -218,6 +218,37 @@ def band_limit(signals: np.ndarray, fs: float, band) -> np.ndarray:
     return sosfiltfilt(sos, signals, axis=-1).astype(np.float32)
 
 
+def _sensor_array(acquisition_or_array) -> SensorArray:
+    """The sensor array of an Acquisition, a SensorArray, a preset name or positions."""
+    if isinstance(acquisition_or_array, Acquisition):
+        return acquisition_or_array.array
+    if isinstance(acquisition_or_array, SensorArray):
+        return acquisition_or_array
+    if isinstance(acquisition_or_array, str):
+        from ..core.arrays import load_array
+
+        return load_array(acquisition_or_array)
+    return SensorArray(np.asarray(acquisition_or_array, dtype=np.float64))
+
+
+def _as_recorded(signals, fs, band, response, noise, seed):
+    """The ideal signals as the sensors record them: band-limited, convolved with the
+    sensor response, then with white noise added (each only when asked for)."""
+    if band is not None:
+        signals = band_limit(signals, fs, band)
+    if response is not None:
+        from .response import SensorResponse, apply_response
+
+        if not isinstance(response, SensorResponse):
+            response = SensorResponse(fs, centre=float(response[0]), bandwidth=float(response[1]))
+        signals = apply_response(signals, response)
+    if noise:
+        rng = np.random.default_rng(seed)
+        peak = float(np.abs(signals).max()) or 1.0
+        signals = signals + (noise * peak) * rng.standard_normal(signals.shape).astype(np.float32)
+    return signals
+
+
 def simulate(
     cloud: GaussianCloud,
     acquisition_or_array,
@@ -263,35 +294,16 @@ def simulate(
     Acquisition
         With ``truth_cloud`` set to ``cloud``.
     """
+    array = _sensor_array(acquisition_or_array)
     if isinstance(acquisition_or_array, Acquisition):
         acq = acquisition_or_array
-        array = acq.array
         fs, n_samples, sound_speed, t0 = acq.fs, acq.n_samples, acq.sound_speed, acq.t0
-    elif isinstance(acquisition_or_array, SensorArray):
-        array = acquisition_or_array
-    elif isinstance(acquisition_or_array, str):
-        from ..core.arrays import load_array
-
-        array = load_array(acquisition_or_array)
-    else:
-        array = SensorArray(np.asarray(acquisition_or_array, dtype=np.float64))
     # A model named, not built, is simulated in its exact form: ``gaussian`` uncut.
     m = model if isinstance(model, RadiatorModel) else RadiatorModel(str(model), algorithm="split")
     signals = forward_signals(
         cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, m
     )
-    if band is not None:
-        signals = band_limit(signals, fs, band)
-    if response is not None:
-        from .response import SensorResponse, apply_response
-
-        if not isinstance(response, SensorResponse):
-            response = SensorResponse(fs, centre=float(response[0]), bandwidth=float(response[1]))
-        signals = apply_response(signals, response)
-    if noise:
-        rng = np.random.default_rng(seed)
-        peak = float(np.abs(signals).max()) or 1.0
-        signals = signals + (noise * peak) * rng.standard_normal(signals.shape).astype(np.float32)
+    signals = _as_recorded(signals, fs, band, response, noise, seed)
     attrs = {"simulated_model": m.name, "noise": float(noise)}
     if band is not None:
         attrs["band_limit"] = np.asarray([b or 0.0 for b in band], dtype=np.float64)

@@ -115,7 +115,19 @@ def dynamic_vessels(
     branches = grow_tree(lo, hi, seed, **tree)
     # A separate stream for the dynamics, so the tree itself matches vessels_phantom's.
     rng = np.random.default_rng([seed, 1])
-    n_b = len(branches)
+    radius_scale, contrast = _frame_factors(
+        len(branches), n_frames, rng, pulse, period, baseline, wash_in, wash_width
+    )
+    frames = [
+        _frame_phantom(branches, radius_scale[f], contrast[f], (origin, spacing3, shape))
+        for f in range(n_frames)
+    ]
+    return DynamicPhantom(frames, radius_scale, contrast)
+
+
+def _frame_factors(n_b, n_frames, rng, pulse, period, baseline, wash_in, wash_width):
+    """Each vessel's radius factor (the pulsation) and amplitude factor (the wash-in) in
+    each frame, both ``(n_frames, n_b)``; see :func:`dynamic_vessels`."""
     # Branches come out of the grower roughly trunk-first, so ranking by index makes the
     # pulse and the contrast reach the trunks before the twigs.
     order = np.arange(n_b) / max(n_b - 1, 1)
@@ -126,21 +138,24 @@ def dynamic_vessels(
     radius_scale = 1.0 + pulse * np.sin(2 * np.pi * (k / float(period) - lag[None, :]))
     front = 1.0 / (1.0 + np.exp(-(k - arrival[None, :]) / max(wash_width, 1e-6)))
     contrast = baseline + (1.0 - baseline) * front
+    return radius_scale, contrast
 
+
+def _frame_phantom(branches, radius_scale, contrast, grid) -> Phantom:
+    """One frame: the tree drawn with each branch's radius and amplitude scaled, and its
+    cloud; ``grid`` is ``(origin, spacing, shape)``."""
     from ..model.voxelize import voxelize
 
-    frames = []
-    for f in range(n_frames):
-        data = np.zeros(shape, dtype=np.float32)
-        for b, branch in enumerate(branches):
-            scaled = _Branch(
-                branch.points,
-                branch.radius * radius_scale[f, b],
-                branch.amplitude * contrast[f, b],
-            )
-            _draw_tube(data, origin, spacing3, scaled)
-        drawn = Volume(data, origin, spacing3)
-        cloud = volume_to_cloud(drawn, threshold=CLOUD_THRESHOLD * float(data.max()))
-        # As in vessels_phantom: the truth is what the cloud really holds.
-        frames.append(Phantom(voxelize(cloud, origin, spacing3, shape), cloud))
-    return DynamicPhantom(frames, radius_scale, contrast)
+    origin, spacing3, shape = grid
+    data = np.zeros(shape, dtype=np.float32)
+    for b, branch in enumerate(branches):
+        scaled = _Branch(
+            branch.points,
+            branch.radius * radius_scale[b],
+            branch.amplitude * contrast[b],
+        )
+        _draw_tube(data, origin, spacing3, scaled)
+    drawn = Volume(data, origin, spacing3)
+    cloud = volume_to_cloud(drawn, threshold=CLOUD_THRESHOLD * float(data.max()))
+    # As in vessels_phantom: the truth is what the cloud really holds.
+    return Phantom(voxelize(cloud, origin, spacing3, shape), cloud)

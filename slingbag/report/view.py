@@ -41,6 +41,8 @@ from .view_setup import (  # noqa: F401  (re-exported: the view's building block
 )
 
 MODES = ("volume", "mip", "cloud", "all")
+VOLUME_MODES = ("volume", "mip", "all")  # the modes that render the volume
+CLOUD_MODES = ("cloud", "all")  # the modes that draw the balls
 DEFAULT_MODE = "volume"
 BACKGROUND = "black"
 SENSOR_COLOR = "deepskyblue"
@@ -266,39 +268,14 @@ def build_scene(
         raise InputError("--mode", None, "one of " + ", ".join(MODES), got=mode)
     source = result.source or "result"
     panel = Panel(title=result_title(result))
-    want_volume = mode in ("volume", "mip", "all")
-    want_cloud = mode in ("cloud", "all")
-    has_cloud = result.cloud is not None and len(result.cloud) > 0
-    if want_volume and result.volume is None and mode != "all":
-        raise InputError(source, "volume", f"a volume for --mode {mode}", hint="try --mode cloud")
-    if want_cloud and not has_cloud and mode != "all":
-        raise InputError(
-            source, "cloud", "a cloud of balls for --mode cloud", hint="try --mode volume"
-        )
+    want_volume, want_cloud, has_cloud = _wanted_parts(result, mode, source)
     boxes = []
     if result.volume is not None and (want_volume or slices):
-        floor_value, peak = display_levels(result.volume.data)
-        if floor is not None:
-            floor_value = float(floor) * peak
-        panel.levels = (floor_value, peak)
-        if peak > 0:
-            grid = _volume_grid(pv, result.volume, peak)
-            voxel_mm = float(np.mean(result.volume.spacing) * MM)
-            if want_volume:
-                panel.actors["volume"] = _add_volume(
-                    plotter,
-                    grid,
-                    floor_value / peak,
-                    voxel_mm,
-                    mode == "mip",
-                    scalar_bar,
-                    font_size,
-                )
-            if slices:
-                panel.actors["slices"], panel.widgets = _add_slices(
-                    plotter, grid, floor_value / peak
-                )
-            boxes.append(content_box(result.volume, floor_value, peak))
+        box = _add_volume_parts(
+            plotter, pv, panel, result.volume, mode, slices, floor, scalar_bar, font_size
+        )
+        if box is not None:
+            boxes.append(box)
     if want_cloud and has_cloud:
         actor, box = _add_cloud(
             plotter, pv, result.cloud, max_balls, scalar_bar and not boxes, font_size
@@ -310,18 +287,64 @@ def build_scene(
         panel.actors["sensors"] = _add_sensors(plotter, pv, result.sensor_positions, point_size)
     if not panel.actors:
         raise InputError(source, None, "something to show (a volume, a cloud or sensors)")
+    panel.box = _framed_box(boxes, result)
+    panel.toward = sensor_direction(result.sensor_positions, panel.box.mean(axis=1))
+    return panel
+
+
+def _wanted_parts(result, mode: str, source: str):
+    """Whether ``mode`` draws the volume and the cloud, and whether the result has a cloud.
+
+    Raises an InputError when a single-part mode asks for a part the result lacks
+    (``all`` draws whatever there is).
+    """
+    want_volume = mode in VOLUME_MODES
+    want_cloud = mode in CLOUD_MODES
+    has_cloud = result.cloud is not None and len(result.cloud) > 0
+    if want_volume and result.volume is None and mode != "all":
+        raise InputError(source, "volume", f"a volume for --mode {mode}", hint="try --mode cloud")
+    if want_cloud and not has_cloud and mode != "all":
+        raise InputError(
+            source, "cloud", "a cloud of balls for --mode cloud", hint="try --mode volume"
+        )
+    return want_volume, want_cloud, has_cloud
+
+
+def _add_volume_parts(plotter, pv, panel, volume, mode, slices, floor, scalar_bar, font_size):
+    """Add the volume rendering (as ``mode`` asks) and/or the slice planes to ``panel``.
+
+    Sets ``panel.levels``; returns the box of what shows, or None (adding nothing) for a
+    volume without a positive peak.
+    """
+    floor_value, peak = display_levels(volume.data)
+    if floor is not None:
+        floor_value = float(floor) * peak
+    panel.levels = (floor_value, peak)
+    if not peak > 0:
+        return None
+    grid = _volume_grid(pv, volume, peak)
+    voxel_mm = float(np.mean(volume.spacing) * MM)
+    if mode in VOLUME_MODES:
+        panel.actors["volume"] = _add_volume(
+            plotter, grid, floor_value / peak, voxel_mm, mode == "mip", scalar_bar, font_size
+        )
+    if slices:
+        panel.actors["slices"], panel.widgets = _add_slices(plotter, grid, floor_value / peak)
+    return content_box(volume, floor_value, peak)
+
+
+def _framed_box(boxes, result) -> np.ndarray:
+    """What the camera frames, mm: the union of the parts' boxes, else the volume's
+    extent, else the sensors' bounding box."""
     if boxes:
-        panel.box = np.stack(
+        return np.stack(
             [np.min([b[:, 0] for b in boxes], axis=0), np.max([b[:, 1] for b in boxes], axis=0)],
             axis=1,
         )
-    elif result.volume is not None:
-        panel.box = result.volume.extent() * MM
-    else:
-        p = np.asarray(result.sensor_positions) * MM
-        panel.box = np.stack([p.min(axis=0), p.max(axis=0)], axis=1)
-    panel.toward = sensor_direction(result.sensor_positions, panel.box.mean(axis=1))
-    return panel
+    if result.volume is not None:
+        return result.volume.extent() * MM
+    p = np.asarray(result.sensor_positions) * MM
+    return np.stack([p.min(axis=0), p.max(axis=0)], axis=1)
 
 
 def _add_axes_labels(plotter, box, font_size: int) -> None:
@@ -425,7 +448,15 @@ def build_view(
     except BaseException:
         plotter.close()
         raise
-    # One camera for all: frame the union of what the panels show.
+    _share_camera(plotter, panels, (width / n) / height, axes_font)
+    if not slices:
+        set_visible(panels, "slices", False)
+    return plotter, panels
+
+
+def _share_camera(plotter, panels, aspect: float, axes_font: int) -> None:
+    """One camera for all panels, framing the union of what they show, each with axes."""
+    n = len(panels)
     box = np.stack(
         [np.min([p.box[:, 0] for p in panels], 0), np.max([p.box[:, 1] for p in panels], 0)], 1
     )
@@ -434,7 +465,7 @@ def build_view(
         plotter.subplot(0, i)
         _add_axes_labels(plotter, box, axes_font)
     plotter.subplot(0, 0)
-    frame_camera(plotter, box, toward, (width / n) / height, BAR_MARGIN)
+    frame_camera(plotter, box, toward, aspect, BAR_MARGIN)
     if n > 1:
         plotter.link_views()
     # The shared camera's clipping range must hold every panel's scene, not the last one's.
@@ -442,9 +473,6 @@ def build_view(
     union = [bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min()]
     union += [bounds[:, 3].max(), bounds[:, 4].min(), bounds[:, 5].max()]
     plotter.renderers[0].ResetCameraClippingRange(union)
-    if not slices:
-        set_visible(panels, "slices", False)
-    return plotter, panels
 
 
 def set_visible(panels, part: str, visible: bool) -> None:
