@@ -34,7 +34,17 @@ def init(arch: str | None = None, *, debug: bool = False, quiet: bool = True) ->
         rasterisers (lavapipe/llvmpipe, SwiftShader) run on the CPU, slower than the CPU
         backend, so auto skips them and logs which device it chose and why.  The
         environment variable ``SLINGBAG_ARCH`` overrides the default; an explicit argument
-        overrides both.
+        overrides both.  Once started, ``"auto"`` or the same arch keeps the running
+        backend; another arch resets Taichi and starts that one.
+    debug : bool
+        Taichi's debug mode (bounds checks in the kernels; slower).
+    quiet : bool
+        Set Taichi's log level to warnings, so that it prints no information lines.
+
+    Returns
+    -------
+    str
+        The name of the backend in use, such as ``"cpu"``, ``"cuda"`` or ``"vulkan"``.
     """
     if arch is None:
         arch = os.environ.get("SLINGBAG_ARCH", "auto") or "auto"

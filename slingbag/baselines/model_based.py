@@ -335,9 +335,44 @@ def model_based(
     tol: float = 1e-3,
     **kwargs,
 ) -> Volume:
-    """Model-based reconstruction on a voxel grid: non-negative least squares with a TV
-    penalty, solved by FISTA.  See :func:`model_based_solve` for everything it does and
-    the remaining keywords; this returns only the volume."""
+    """Reconstruct the initial pressure on a voxel grid with a model-based solve.
+
+    Non-negative least squares with a total-variation penalty, solved by FISTA.  Each voxel
+    is a ball of slingbag's radiator frozen at its centre, so the forward model is the one
+    :func:`slingbag.reconstruct` fits with (see the model-based section of the benchmark
+    page of the documentation, docs/benchmark.md).
+
+    Parameters
+    ----------
+    acquisition : Acquisition
+        Signals, sensor positions, fs, sound speed and t0.
+    origin, spacing, shape : 3 floats, float or 3 floats, 3 ints
+        The grid: voxel ``[i, j, k]`` sits at ``origin + (i, j, k) * spacing`` (metres).
+        Each voxel is a ``gaussian`` ball of sigma = the (largest) spacing.
+    tv : float, optional
+        TV weight relative to ``max|A^T b|`` (so it does not depend on the signals'
+        units).  Default: set by the discrepancy principle, so that the residual comes
+        down to the noise level measured in the samples no source in the grid can reach.
+    iterations : int
+        Most FISTA iterations.
+    tol : float
+        Converged when an iteration moves the coefficients by less than ``tol`` times
+        their norm and (with the discrepancy principle) the weight has settled.
+    **kwargs
+        The solver's other options: ``response`` (the sensor response in the model;
+        default the file's), ``lowpass`` (width of the zero-phase Gaussian low-pass in
+        units of half the spacing travelled at c), ``algorithm`` (``"split"`` or
+        ``"windowed"``), ``subsets`` (ordered subsets of sensors), ``progress`` (a
+        progress bar), ``checkpoint``, ``checkpoint_every`` and ``resume`` (the solver's
+        state written every that many iterations, and continued from), and ``callback``
+        (``callback(iteration, x)`` after every iteration).
+
+    Returns
+    -------
+    Volume
+        The grid's balls splatted on the same grid: the float32 initial pressure, in the
+        units of the signals.
+    """
     return model_based_solve(
         acquisition, origin, spacing, shape, tv=tv, iterations=iterations, tol=tol, **kwargs
     ).volume

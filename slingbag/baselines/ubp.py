@@ -1,4 +1,4 @@
-"""Universal back-projection (UBP), the classical baseline (SPEC section 5).
+"""Universal back-projection (UBP), the classical baseline.
 
 :func:`ubp` reconstructs an initial-pressure volume from one :class:`Acquisition` on a given
 grid; :func:`default_grid` picks a grid when the user gives none; :func:`infer_geometry`
@@ -239,6 +239,7 @@ def ubp(
     origin, spacing : 3 floats (spacing may be one float)
         Voxel ``[i, j, k]`` sits at ``origin + (i, j, k) * spacing``.
     shape : 3 ints
+        Number of voxels along x, y and z.
     normals : ndarray (S, 3), optional
         Unit sensor normals pointing into the medium.  Default: the acquisition's, else
         inferred by :func:`infer_geometry` (planar arrays face the grid centre, spherical
@@ -258,7 +259,7 @@ def ubp(
     Returns
     -------
     Volume
-        float32 estimate of the initial pressure, in the units of the signals.
+        The float32 estimate of the initial pressure, in the units of the signals.
     """
     acq = acquisition
     _check_inputs(acq, normalize)

@@ -40,7 +40,7 @@ def reference_scene(n_balls=600_000, seed=0):
 
 
 def exact_signals(xyz, p0, sigma, sensors, n_samples, fs, c, t0=0.0, chunk=20_000):
-    """The uncut closed form of SPEC section 2 in float64, at a few sensors: the reference
+    """The radiator's uncut closed form in float64, at a few sensors: the reference
     for the radiators' agreement.  Each ball is summed over +/- 9 sigma (the rest is below
     1e-17 of its peak), so it costs balls x window, not balls x samples."""
     xyz = np.asarray(xyz, np.float64)

@@ -13,8 +13,22 @@ from .volume import Volume
 
 @dataclass
 class SensorArray:
-    """Sensor positions (metres) with optional normals (unit, pointing into the medium
-    being imaged) and areas (m^2)."""
+    """The sensors of an array: positions, and optionally normals and areas.
+
+    The arrays are kept as float64 attributes of the same names, reshaped to
+    ``(n_sensors, 3)`` and ``(n_sensors,)``; ``len(array)`` is the number of sensors.
+
+    Parameters
+    ----------
+    positions : array_like, shape (n_sensors, 3)
+        Sensor positions in metres.
+    normals : array_like, shape (n_sensors, 3), optional
+        Unit normals, pointing into the medium being imaged.
+    areas : array_like, shape (n_sensors,), optional
+        Sensor areas in m^2, for the solid-angle weights of back-projection.
+    name : str
+        The array's name (a preset's, or a positions file's), as simulated files record it.
+    """
 
     positions: np.ndarray
     normals: np.ndarray | None = None
@@ -36,16 +50,33 @@ class SensorArray:
 class Acquisition:
     """One frame: ``signals[s, n]`` is sensor ``s`` at time ``t0 + n / fs``.
 
-    Attributes
+    The parameters are kept as attributes of the same names (``signals`` as float32,
+    ``positions`` as float64 of shape ``(n_sensors, 3)``, the three scalars as floats).
+
+    Parameters
     ----------
-    signals : ndarray, float32, shape (n_sensors, n_samples)
-    positions : ndarray, float64, shape (n_sensors, 3), metres
-    fs : float, sampling rate in Hz
-    sound_speed : float, m/s
-    t0 : float, time of sample 0 after the laser pulse, seconds
-    normals, areas : optional per-sensor unit normals and areas
-    truth_volume, truth_cloud : optional ground truth of simulated data
-    source : the file this was read from (for messages), if any
+    signals : array_like, shape (n_sensors, n_samples)
+        The recorded pressure, in any unit.
+    positions : array_like, shape (n_sensors, 3)
+        Sensor positions in metres.
+    fs : float
+        Sampling rate in Hz.
+    sound_speed : float
+        Speed of sound in m/s.
+    t0 : float
+        Time of sample 0 after the laser pulse, in seconds.
+    normals, areas : ndarray, optional
+        Per-sensor unit normals ``(n_sensors, 3)``, pointing into the medium, and areas
+        ``(n_sensors,)`` in m^2.
+    truth_volume, truth_cloud : Volume, GaussianCloud, optional
+        The ground truth of simulated data.
+    source : str, optional
+        The file this was read from, for messages.
+    attrs : dict
+        Other metadata, read from and written to the file's root attributes (how the
+        data were simulated, the layout they were read from).
+    impulse_response : ndarray, shape (n_taps,), optional
+        The measured sensor response, sampled at ``fs`` with tap 0 at time 0.
     """
 
     signals: np.ndarray
@@ -70,26 +101,52 @@ class Acquisition:
 
     @property
     def n_sensors(self) -> int:
+        """The number of sensors (rows of ``signals``)."""
         return self.signals.shape[0]
 
     @property
     def n_samples(self) -> int:
+        """The number of samples per sensor (columns of ``signals``)."""
         return self.signals.shape[1]
 
     @property
     def times(self) -> np.ndarray:
+        """The time of each sample after the laser pulse, ``t0 + n / fs``, in seconds."""
         return self.t0 + np.arange(self.n_samples) / self.fs
 
     @property
     def array(self) -> SensorArray:
+        """The sensors as a :class:`SensorArray` (positions, normals and areas)."""
         return SensorArray(self.positions, self.normals, self.areas)
 
     def replace(self, **changes) -> Acquisition:
+        """Return a copy with some fields changed.
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name (``fs=...``, ``signals=...``).
+
+        Returns
+        -------
+        Acquisition
+            A new acquisition; the fields not named are shared with this one.
+        """
         return replace(self, **changes)
 
     def take_sensors(self, index) -> Acquisition:
-        """The acquisition seen by the sensors ``index`` (indices or a boolean mask)
-        only: their signals, positions, normals and areas."""
+        """Return the acquisition seen by some of the sensors only.
+
+        Parameters
+        ----------
+        index : array_like of int or bool
+            Indices of the sensors to keep, or a boolean mask over the sensors.
+
+        Returns
+        -------
+        Acquisition
+            Their signals, positions, normals and areas; the other fields as in this one.
+        """
 
         def take(a):
             return None if a is None else np.asarray(a)[index]

@@ -269,8 +269,22 @@ def load_array(spec) -> SensorArray:
     Parameters
     ----------
     spec : str, os.PathLike, SensorArray or array (N, 3)
-        See the module docstring for presets; anything else that is not a preset is read as
-        a file (text/CSV or ``.npy``, N x 3 metres).
+        A preset, all about 120-140 mm across like the SlingBAG paper's arrays:
+        ``planar-49``, ``planar-196``, ``planar-576``, ``planar-4900`` (square grids of
+        7x7 at 20 mm, 14x14 at 10 mm, 24x24 at 6 mm and 70x70 at 2 mm pitch) or
+        ``hemisphere-1024`` (1024 quasi-uniform points on the lower half, z <= 0, of a
+        60 mm sphere centred on the origin, normals to the centre).
+        ``planar:NxM:PITCH`` is any grid, PITCH in metres (``planar:24x24:1.5e-3``);
+        planar arrays lie in the plane z = 0, centred on x = y = 0, normals +z.  Anything
+        else is read as a file of positions (text/CSV or ``.npy``, N x 3 metres).  For a
+        file or an array of positions, normals are inferred when the sensors lie on a
+        plane or a sphere.  A SensorArray is returned as it is.
+
+    Returns
+    -------
+    SensorArray
+        Positions in metres, normals where known, and areas for the presets and
+        ``planar:NxM:PITCH`` grids.
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""The scene: a cloud of isotropic Gaussian balls (SPEC section 1)."""
+"""The scene: a cloud of isotropic Gaussian balls (see docs/method.md)."""
 
 from __future__ import annotations
 
@@ -30,15 +30,21 @@ class GaussianCloud:
     """N isotropic Gaussian sources.
 
     Ball ``i`` has initial pressure ``p0[i] * exp(-|r - xyz[i]|^2 / (2 sigma[i]^2))``.
+    The parameters are kept as float64 attributes of the same names; ``len(cloud)`` is N.
 
-    Attributes
+    Parameters
     ----------
-    xyz : ndarray, shape (N, 3)
+    xyz : array_like, shape (N, 3)
         Centres in metres.
-    p0 : ndarray, shape (N,)
+    p0 : array_like, shape (N,)
         Peak initial pressure (any pressure unit).
-    sigma : ndarray, shape (N,)
+    sigma : array_like, shape (N,)
         Standard deviation of each Gaussian in metres (the paper's "radius").
+
+    Raises
+    ------
+    ValueError
+        When ``p0`` or ``sigma`` does not hold one value per centre.
     """
 
     xyz: np.ndarray
@@ -61,16 +67,49 @@ class GaussianCloud:
 
     @property
     def n(self) -> int:
+        """The number of balls."""
         return len(self.p0)
 
     def copy(self) -> GaussianCloud:
+        """Return a copy that shares no array with this cloud.
+
+        Returns
+        -------
+        GaussianCloud
+            The same balls in new arrays.
+        """
         return GaussianCloud(self.xyz.copy(), self.p0.copy(), self.sigma.copy())
 
     def subset(self, mask) -> GaussianCloud:
+        """Return some of the balls.
+
+        Parameters
+        ----------
+        mask : array_like of bool or int
+            A boolean mask over the balls, or the indices of those to keep.
+
+        Returns
+        -------
+        GaussianCloud
+            The chosen balls.
+        """
         return GaussianCloud(self.xyz[mask], self.p0[mask], self.sigma[mask])
 
     def bounds(self, n_sigma: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-        """Box ``(lo, hi)`` holding every ball out to ``n_sigma`` standard deviations."""
+        """Return the box holding every ball out to ``n_sigma`` standard deviations.
+
+        Parameters
+        ----------
+        n_sigma : float
+            How far out from each centre, in standard deviations.
+
+        Returns
+        -------
+        lo : ndarray, shape (3,)
+            The box's lower corner in metres (zero for an empty cloud).
+        hi : ndarray, shape (3,)
+            Its upper corner in metres (zero for an empty cloud).
+        """
         if self.n == 0:
             return np.zeros(3), np.zeros(3)
         r = n_sigma * self.sigma[:, None]
@@ -78,6 +117,18 @@ class GaussianCloud:
 
     @staticmethod
     def concatenate(clouds) -> GaussianCloud:
+        """Join clouds into one.
+
+        Parameters
+        ----------
+        clouds : iterable of GaussianCloud
+            The clouds, in order; at least one.
+
+        Returns
+        -------
+        GaussianCloud
+            Their balls one after another.
+        """
         clouds = list(clouds)
         return GaussianCloud(
             np.concatenate([c.xyz for c in clouds]),

@@ -88,11 +88,24 @@ def load_config(preset: str | None = "default", path=None, overrides: dict | Non
     Parameters
     ----------
     preset : str
-        A built-in preset name (``default``, ``paper``, ``fast``) or the path of a TOML file.
+        A built-in preset name (``default``, ``paper``, ``fast``, or ``warm`` for
+        warm-started frames) or the path of a TOML file.
     path : str or Path, optional
         A TOML file applied after the preset.
     overrides : dict, optional
         ``{"section": {"key": value}}`` applied last (e.g. from CLI options).
+
+    Returns
+    -------
+    dict
+        Every section and key of the default preset, overridden in turn by ``preset``,
+        ``path`` and ``overrides``, and checked.
+
+    Raises
+    ------
+    InputError
+        For an unknown preset, section or key, a value of the wrong type or out of range,
+        or a file that is not valid TOML.
     """
     cfg = _preset("default")
     layers = []

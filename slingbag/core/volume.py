@@ -11,7 +11,18 @@ import numpy as np
 class Volume:
     """Voxel values on a regular grid.
 
-    Voxel ``[i, j, k]`` sits at ``origin + (i, j, k) * spacing`` (metres).
+    Voxel ``[i, j, k]`` sits at ``origin + (i, j, k) * spacing`` (metres).  The parameters
+    are kept as attributes of the same names: ``data`` as float32, ``origin`` and
+    ``spacing`` as float64 arrays of shape (3,).
+
+    Parameters
+    ----------
+    data : array_like, shape (nx, ny, nz)
+        The voxel values.
+    origin : array_like, shape (3,)
+        Position of voxel ``[0, 0, 0]`` in metres.
+    spacing : float or array_like, shape (3,)
+        Voxel size along x, y and z in metres (one float for cubic voxels).
     """
 
     data: np.ndarray
@@ -25,14 +36,27 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """The number of voxels along x, y and z."""
         return tuple(self.data.shape)
 
     def axes(self) -> list[np.ndarray]:
-        """Coordinates of the voxel centres along x, y and z."""
+        """Return the coordinates of the voxel centres along each axis.
+
+        Returns
+        -------
+        list of 3 ndarray
+            The x, y and z coordinates of the voxel centres, in metres.
+        """
         return [self.origin[d] + np.arange(self.shape[d]) * self.spacing[d] for d in range(3)]
 
     def extent(self) -> np.ndarray:
-        """``(3, 2)`` array of [first, last] voxel-centre coordinates per axis."""
+        """Return the first and last voxel-centre coordinates along each axis.
+
+        Returns
+        -------
+        ndarray, shape (3, 2)
+            Row ``d`` is ``[first, last]`` along axis ``d`` (x, y, z), in metres.
+        """
         last = self.origin + (np.array(self.shape) - 1) * self.spacing
         return np.stack([self.origin, last], axis=1)
 

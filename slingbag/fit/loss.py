@@ -28,19 +28,19 @@ def loss_and_grad(
 ):
     """The objective :func:`slingbag.reconstruct` minimises, and its gradient.
 
-    The same function the reconstruction loop evaluates (:mod:`slingbag.fit.objective`): the
-    cloud's signals through the sensor response of ``config`` (if any), the per-sensor
-    ``gains`` and the loss's zero-phase low-pass, against the measured signals through
-    the same low-pass, as a mean square relative to their energy; plus
-    ``l1_weight * sum(p0)``.  All sensors are used (the loop may draw a batch).  The
-    signals are first cleaned as the loop cleans them (:mod:`slingbag.core.conditioning`:
-    per-channel offsets removed, channels that recorded only noise left out).
+    The same function the reconstruction loop evaluates: the cloud's signals through the
+    sensor response of ``config`` (if any), the per-sensor ``gains`` and the loss's
+    zero-phase low-pass, against the measured signals through the same low-pass, as a mean
+    square relative to their energy; plus ``l1_weight * sum(p0)``.  All sensors are used
+    (the loop may draw a batch).  The signals are first cleaned as the loop cleans them
+    (per-channel offsets removed, channels that recorded only noise left out).
 
     Parameters
     ----------
     cloud : GaussianCloud
-        p0 in the units of the signals.
+        The balls, ``p0`` in the units of the signals.
     acquisition : Acquisition
+        The measured signals and the array that took them.
     model : {"gaussian", "shells"}, optional
         The radiator; default the configuration's ``output.model``.
     scalars : bool
@@ -54,15 +54,15 @@ def loss_and_grad(
         Weight of the L1 penalty per unit of p0; a reconstruction's is its
         ``attrs["l1_weight"]``.
     stage : {"fine", "coarse"}
-        Which stage's objective: they differ in the low-pass (``loss.lowpass_coarse``
-        in the coarse stage).
+        Which stage's objective; the coarse stage's low-pass is ``loss.lowpass_coarse``.
 
     Returns
     -------
     loss : float
+        The mean-square misfit relative to the signals' energy, plus the L1 term.
     grads : dict
-        ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` as float64 arrays, and with ``scalars``
-        also ``sound_speed`` and ``t0``.
+        Its gradients: ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` as float64 arrays, and
+        with ``scalars`` also ``sound_speed`` and ``t0``.
 
     Raises
     ------

@@ -42,7 +42,9 @@ log = logging.getLogger("slingbag")
 class Reconstruction:
     """The result of :func:`reconstruct`.
 
-    Attributes
+    The parameters are kept as attributes of the same names.
+
+    Parameters
     ----------
     cloud : GaussianCloud
         The fitted balls, p0 in the units of the input signals' pressure.
@@ -103,11 +105,19 @@ def reconstruct(
     progress : bool
         Show a progress bar (loss, balls, it/s, ETA).
     checkpoint : path, optional
-        File for checkpoints; with ``checkpoint_every`` > 0 the full optimiser state is
-        written there atomically every that many iterations, and ``resume=True`` continues
-        from it.
+        File the full optimiser state is written to, atomically.
+    checkpoint_every : int, optional
+        Iterations between checkpoints (0: none); default the preset's
+        ``run.checkpoint_every``.
+    resume : bool
+        Continue from ``checkpoint`` if it exists, exactly as the unbroken run would.
     callback : callable, optional
-        ``callback(iteration, loss, state)`` after every iteration.
+        Called as ``callback(iteration, loss, cloud)`` after every iteration that steps
+        (not after one the divergence guard takes back): ``iteration`` is the number of
+        iterations done in this calibration pass, ``loss`` the value just appended to
+        ``history["loss"]``, ``cloud`` the loop's live state (copy what you keep) with
+        float32 arrays ``xyz`` and ``sigma`` in metres and ``p0`` in units of the
+        result's ``attrs["signal_scale"]``.
     init_cloud : GaussianCloud, optional
         Start from this cloud (e.g. the previous frame's result, p0 in signal units)
         instead of a fresh initialisation; the coarse stage is then usually set to 0
@@ -116,12 +126,14 @@ def reconstruct(
     Returns
     -------
     Reconstruction
+        The fitted cloud (p0 in the units of the signals), its volume, history and attrs.
 
     Notes
     -----
     Calibrating the sound speed or t0 runs ``calibrate.passes`` reconstructions in turn,
-    each from a fresh cloud at the values the previous pass learned (see the module's
-    text); the result is the last pass's, and its history holds every pass.
+    each from a fresh cloud at the values the previous pass learned (a cloud built at
+    wrong values keeps a memory of them that stops its calibration short); the result is
+    the last pass's, and its history holds every pass.
     """
     check_acquisition(acquisition)
     channels = condition(acquisition.signals)

@@ -74,13 +74,17 @@ def export_volume(volume, path) -> Path:
 
     Parameters
     ----------
-    volume : slingbag.core.volume.Volume
+    volume : Volume
+        The voxel values and their grid; written as float32 with the grid in millimetres.
     path : str or os.PathLike
-        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.tif`` or ``.tiff``.
+        ``.nii`` or ``.nii.gz`` (NIfTI, with nibabel), ``.nrrd`` (with pynrrd), ``.tif``
+        or ``.tiff`` (an ImageJ hyperstack, with tifffile); the libraries come with
+        ``pip install 'slingbag[export]'``.
 
     Returns
     -------
     pathlib.Path
+        The file written.
 
     Raises
     ------

@@ -5,7 +5,7 @@ Four layouts are read and written, each picked by its content, not its file name
 :mod:`.ipasc`, :mod:`.patato`, :mod:`.text`), and this one dispatches to them:
 
 ``slingbag``
-    slingbag's own acquisition HDF5 (SPEC section 7, :mod:`slingbag.io.native`).
+    slingbag's own acquisition HDF5 (docs/formats.md, :mod:`slingbag.io.native`).
 ``ipasc``
     The IPASC consensus HDF5 format, as written by the ``pacfish`` package:
     ``binary_time_series_data`` shaped ``(detectors, samples, wavelengths, frames)``,
@@ -67,6 +67,12 @@ def read_any(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acqui
     fs, sound_speed : float, optional
         Replace the file's sampling rate (Hz) and sound speed (m/s).  For the text layout
         they replace the defaults (40 MHz, 1500 m/s).
+
+    Returns
+    -------
+    Acquisition
+        With ``source`` set to the file read; a layout other than slingbag's own is named
+        in ``attrs["source_format"]``.
 
     Raises
     ------

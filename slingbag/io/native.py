@@ -1,4 +1,4 @@
-"""Acquisition and result files in HDF5 (SPEC section 7).
+"""Acquisition and result files in HDF5 (layouts in docs/formats.md).
 
 Readers check everything a later stage relies on and report the first problem as one
 :class:`~slingbag.errors.InputError` line naming the file, the dataset or attribute, and
@@ -418,7 +418,8 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
     Parameters
     ----------
     path : str or os.PathLike
-        An acquisition HDF5 file (SPEC section 7).
+        An acquisition HDF5 file, as described on the file-format page of the
+        documentation (docs/formats.md).
     frame : int, optional
         Which frame to read when ``signals`` is 3-D ``(n_frames, n_sensors, n_samples)``.
 
@@ -430,7 +431,10 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
     Raises
     ------
     InputError
-        On the first problem found (see the module docstring).
+        On the first problem found (a missing dataset or attribute, a shape that
+        disagrees, NaN or Inf, positions beyond 10 m that look like millimetres, a sampling
+        rate or sound speed out of physical range), naming the file, the field and what
+        was expected.
     """
     with _open_for_reading(path, "slingbag acquisition") as (f, source):
         _check_format(f.attrs, source, ACQUISITION_FORMAT)
@@ -532,9 +536,11 @@ def write_acquisition(path, acq: Acquisition) -> None:
 
 @dataclass
 class Result:
-    """What a result file holds.
+    """What a result file holds, as :func:`read_result` returns it.
 
-    Attributes
+    The parameters are kept as attributes of the same names.
+
+    Parameters
     ----------
     volume : Volume or None
         The reconstructed image.
@@ -606,6 +612,17 @@ def write_result(
 
 def read_result(path) -> Result:
     """Read and check a result file written by :func:`write_result`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A result HDF5 file (of ``slingbag reconstruct``, ``ubp`` or ``mb``).
+
+    Returns
+    -------
+    Result
+        Its volume, cloud, history, root attributes and sensor positions, with
+        ``source`` set to ``path``.
 
     Raises
     ------

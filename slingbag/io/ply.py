@@ -1,4 +1,4 @@
-"""Gaussian-ball clouds as PLY files (SPEC section 7).
+"""Gaussian-ball clouds as PLY files (layout in docs/formats.md).
 
 A cloud is a PLY ``vertex`` element with the properties ``x y z p0 sigma`` (slingbag
 layout) or ``x y z intensity radius`` (the SlingBAG paper's layout).  Both ASCII and binary
@@ -230,6 +230,8 @@ def read_ply(path) -> GaussianCloud:
     Returns
     -------
     GaussianCloud
+        One ball per vertex: centre ``x y z``, ``p0`` (or ``intensity``) and ``sigma`` (or
+        ``radius``).
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""Kernels of the fast ``gaussian`` radiator: Gaussian splitting (SPEC section 2, exact form).
+"""Kernels of the fast ``gaussian`` radiator: Gaussian splitting (exact form).
 
 One ball's outgoing wave at a sensor, in samples (``u`` the arrival sample, ``s`` its
 width, ``step = c / fs``), is ``p0 step s^2 / (2R) * d/dn exp(-(n - u)^2 / 2 s^2)``.  With

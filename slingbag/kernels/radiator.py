@@ -1,4 +1,4 @@
-"""Forward and backward kernels of the Gaussian-ball radiator (SPEC section 2).
+"""Forward and backward kernels of the Gaussian-ball radiator (see docs/method.md).
 
 Two models of one ball's pressure wave at a point sensor a distance ``R`` away, with
 ``D = R - c t``:

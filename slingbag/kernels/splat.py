@@ -1,4 +1,4 @@
-"""The point-cloud-to-voxel shader (SPEC section 4).
+"""The point-cloud-to-voxel shader (see docs/method.md).
 
 Every ball adds its initial-pressure profile to the voxels inside its support, and only to
 those: one thread per (ball, x-row of its box) loops over the rest of the voxel box that

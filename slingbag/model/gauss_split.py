@@ -3,8 +3,8 @@
 A ball of width ``s`` samples is spread onto its sensor's sample grid with a residual
 Gaussian of width ``r = sqrt(s^2 - g^2)`` (a few taps), and every class of balls that shares
 a width ``g`` is convolved once, by FFT, with the derivative of a Gaussian of width ``g``
-(see :mod:`slingbag.kernels.gauss_split`).  The result is the uncut closed form of SPEC
-section 2, ``p0/(2R) [D exp(-D^2/2a^2) + (R+ct) exp(-(R+ct)^2/2a^2)]``, to ~1e-6.
+(see :mod:`slingbag.kernels.gauss_split`).  The result is the uncut closed form of the
+radiator (docs/method.md), ``p0/(2R) [D exp(-D^2/2a^2) + (R+ct) exp(-(R+ct)^2/2a^2)]``, to ~1e-6.
 
 Classes, residual widths and the FFT length come from the cloud (:func:`plan`); nothing is
 a user setting.  The backward pass is the adjoint: one FFT of the signal gradient, one

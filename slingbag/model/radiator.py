@@ -275,9 +275,12 @@ def simulate(
         ignored); a :class:`SensorArray`, a preset name (see
         :func:`slingbag.load_array`) or an ``(n, 3)`` array of positions uses the keywords.
     model : {"gaussian", "shells"} or RadiatorModel
-        The radiator (SPEC section 2).  A name simulates the exact form: ``gaussian`` is
-        the uncut closed form (the ``split`` algorithm); a :class:`RadiatorModel` is used
-        as it is.
+        The radiator, as described on the method page of the documentation
+        (docs/method.md).  A name simulates the exact form: ``gaussian`` is the uncut
+        closed form (the ``split`` algorithm); a :class:`RadiatorModel` is used as it is.
+    fs, n_samples, sound_speed, t0 : float, int, float, float
+        Sampling rate (Hz), samples per sensor, speed of sound (m/s) and time of sample 0
+        after the laser pulse (s); ignored when ``acquisition_or_array`` is an Acquisition.
     noise : float
         Standard deviation of added white Gaussian noise as a fraction of the peak
         absolute signal.

@@ -1,4 +1,4 @@
-"""Point cloud to voxels: the SlingBAG "shader" (SPEC section 4)."""
+"""Point cloud to voxels: the SlingBAG "shader" (see docs/method.md)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def voxelize(
     Returns
     -------
     Volume
-        float32 voxel values; voxel ``[i, j, k]`` sits at ``origin + (i, j, k) * spacing``.
+        The float32 voxel values; voxel ``[i, j, k]`` sits at
+        ``origin + (i, j, k) * spacing``.
 
     Raises
     ------

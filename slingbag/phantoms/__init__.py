@@ -23,7 +23,15 @@ CLOUD_THRESHOLD = 1e-3
 class Phantom:
     """A test object as a voxel volume and the equivalent cloud of balls.
 
-    ``volume`` is None for phantoms that exist only as a cloud (a PLY file).
+    The parameters are kept as attributes of the same names.
+
+    Parameters
+    ----------
+    volume : Volume or None
+        The object on a voxel grid; None for phantoms that exist only as a cloud (a PLY
+        file).
+    cloud : GaussianCloud
+        The same object as balls, ready for :func:`slingbag.simulate`.
     """
 
     volume: Volume | None
@@ -52,6 +60,18 @@ def volume_to_cloud(volume: Volume, threshold: float = 0.0) -> GaussianCloud:
     ripple in the field that the radiated N-waves (time derivatives of its projections)
     amplify by the object size over the spacing, which would put spurious high frequencies
     into simulated signals.
+
+    Parameters
+    ----------
+    volume : Volume
+        The voxel values and their grid.
+    threshold : float
+        Voxels at or below this value get no ball.
+
+    Returns
+    -------
+    GaussianCloud
+        One ball per voxel above ``threshold``, in the order of ``numpy.argwhere``.
     """
     data = np.asarray(volume.data)
     index = np.argwhere(data > threshold)
@@ -306,9 +326,21 @@ def load_phantom(spec, **kwargs) -> Phantom:
     Parameters
     ----------
     spec : str or os.PathLike
-        ``"vessels"`` (the built-in tree; ``kwargs`` go to :func:`vessels_phantom`), a
-        ``.ply`` cloud (``volume`` is None) or an HDF5 volume (``.h5``/``.hdf5``; its cloud
-        comes from :func:`volume_to_cloud`).
+        ``"vessels"`` (the built-in tree), a ``.ply`` cloud (``volume`` is None) or an
+        HDF5 volume (``.h5``, ``.hdf5``, ``.hdf``; its cloud comes from
+        :func:`volume_to_cloud` above 0.1 % of the peak).
+    **kwargs
+        Passed to :func:`vessels_phantom` for ``"vessels"``; unused otherwise.
+
+    Returns
+    -------
+    Phantom
+        The object as a volume (if it has one) and as a cloud.
+
+    Raises
+    ------
+    InputError
+        For any other name or suffix, a file that cannot be read, or an empty volume.
     """
     text = os.fspath(spec)
     if text == "vessels":

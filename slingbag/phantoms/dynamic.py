@@ -29,7 +29,10 @@ from . import (
 class DynamicPhantom:
     """A sequence of phantoms of one vessel tree.
 
-    Attributes
+    The parameters are kept as attributes of the same names; ``len(phantom)`` is the
+    number of frames and ``phantom[k]`` frame ``k``.
+
+    Parameters
     ----------
     frames : list of Phantom
         One volume and cloud per frame, all on the same grid.
@@ -102,6 +105,7 @@ def dynamic_vessels(
     Returns
     -------
     DynamicPhantom
+        The frames' phantoms and each vessel's radius and amplitude factors per frame.
     """
     if int(n_frames) < 1:
         raise InputError("n_frames", None, "at least one frame", got=n_frames)

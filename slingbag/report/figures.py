@@ -208,6 +208,7 @@ def maps_figure(volume: Volume, path, *, truth: Volume | None = None, title=None
     Returns
     -------
     pathlib.Path
+        The PNG written.
     """
     rows = [("reconstruction", _check_volume(volume, "volume"))]
     if truth is not None:
@@ -318,10 +319,13 @@ def history_figure(history: dict, path, *, title=None) -> Path:
         first fine iteration is marked with a dashed line.
     path : str or os.PathLike
         PNG to write.
+    title : str, optional
+        Figure title (default "reconstruction history").
 
     Returns
     -------
     pathlib.Path
+        The PNG written.
     """
     loss = np.asarray(history.get("loss", []), dtype=np.float64).reshape(-1)
     if loss.size == 0:
@@ -361,7 +365,7 @@ def history_figure(history: dict, path, *, title=None) -> Path:
 def comparison_figure(
     volumes: dict, path, title: str | None = None, *, metrics: dict | None = None
 ) -> Path:
-    """Methods side by side: one row per volume, columns the top and front MAPs.
+    """The methods side by side: one row per volume, columns the top and front MAPs.
 
     Parameters
     ----------
@@ -373,12 +377,12 @@ def comparison_figure(
     title : str, optional
         Figure title.
     metrics : dict of str -> dict, optional
-        Row label -> the output of :func:`slingbag.report.metrics.metrics`, shown in the row's
-        subtitle.
+        Row label -> the output of :func:`slingbag.metrics`, shown in the row's subtitle.
 
     Returns
     -------
     pathlib.Path
+        The PNG written.
     """
     if not volumes:
         raise InputError("comparison_figure", "volumes", "at least one volume")

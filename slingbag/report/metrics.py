@@ -1,4 +1,4 @@
-"""Image-quality metrics of a reconstruction against the truth (SPEC section 6).
+"""Image-quality metrics of a reconstruction against the truth.
 
 Both volumes are brought onto the truth's grid (trilinear, zero outside the image's grid),
 negatives are clipped to 0 and each is scaled to [0, 1] by its own maximum, so the metrics
@@ -179,7 +179,11 @@ def _snr_cnr(image: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def metrics(volume: Volume, truth: Volume, *, slice_axis="z", slice_index=None) -> dict:
-    """Quality of a reconstructed volume against the truth (SPEC section 6).
+    """Quality of a reconstructed volume against the truth.
+
+    Both volumes are brought onto the truth's grid, negatives are clipped to 0 and each is
+    scaled to [0, 1] by its own maximum, so the metrics judge shape and contrast, not the
+    absolute pressure scale.
 
     Parameters
     ----------

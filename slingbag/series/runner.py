@@ -237,6 +237,7 @@ def reconstruct_series(
     Returns
     -------
     SeriesResult
+        Every frame's volume (on one grid), cloud and history, in time order.
 
     Raises
     ------

@@ -32,7 +32,9 @@ FORMAT_VERSION = 1
 class SeriesResult:
     """The result of :func:`reconstruct_series`.
 
-    Attributes
+    The parameters are kept as attributes of the same names.
+
+    Parameters
     ----------
     volumes : ndarray, float32, shape (n_frames, nx, ny, nz)
         One volume per frame, all on one grid.
@@ -58,10 +60,22 @@ class SeriesResult:
 
     @property
     def n_frames(self) -> int:
+        """The number of frames."""
         return len(self.volumes)
 
     def volume(self, k: int) -> Volume:
-        """Frame ``k`` as a :class:`~slingbag.Volume`."""
+        """Return one frame's volume.
+
+        Parameters
+        ----------
+        k : int
+            The frame's index.
+
+        Returns
+        -------
+        Volume
+            Frame ``k`` on the series' grid.
+        """
         return Volume(self.volumes[k], self.origin, self.spacing)
 
 
@@ -127,6 +141,13 @@ def write_series(path, result: SeriesResult) -> None:
     ``spacing``; ``frames/<k>/cloud/{xyz,p0,sigma}``; ``frames/<k>/history/<name>``;
     ``frame_seconds`` ``(n_frames,)``; root attributes ``format`` = ``slingbag-series``,
     ``version``, ``n_frames`` and ``result.attrs``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced if it exists).
+    result : SeriesResult
+        The series, as :func:`reconstruct_series` returns it.
     """
     from .._version import __version__
     from ..io.native import _write_attr
@@ -165,7 +186,23 @@ def write_series(path, result: SeriesResult) -> None:
 
 
 def read_series(path) -> SeriesResult:
-    """Read a file written by :func:`write_series`."""
+    """Read a file written by :func:`write_series`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A series HDF5 file (of ``slingbag reconstruct-series``).
+
+    Returns
+    -------
+    SeriesResult
+        Every frame's volume, cloud and history, and the file's root attributes.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not a series file or unreadable.
+    """
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise InputError(source, None, "an existing series HDF5 file")
