@@ -245,3 +245,29 @@ def test_output_spacing_is_the_smallest_kept_ball():
     cfg["output"]["spacing"] = 0.0
     cfg["density"]["prune_sigma"] = 2.0  # never coarser than res
     assert output_spacing(cfg) == res
+
+
+def test_the_files_impulse_response_is_in_the_model_unless_turned_off(rng, caplog):
+    from slingbag.commands.reconstruct import _overrides
+    from slingbag.fit.params import build_response
+    from slingbag.fit.plan import adapt_to_response
+
+    taps = np.exp(-np.arange(24) / 4.0) * np.sin(np.arange(24))
+    with_ir = _acq(rng, impulse=taps)
+    cfg = load_config("default")
+    assert cfg["response"]["kind"] == "auto"
+    with caplog.at_level("INFO", logger="slingbag"):
+        used = adapt_to_response(cfg, with_ir)
+    assert used["response"]["kind"] == "file" and cfg["response"]["kind"] == "auto"
+    assert "sensors/impulse_response (24 taps)" in caplog.text and "--response none" in caplog.text
+    assert np.allclose(build_response(used, with_ir).kernel, taps)
+    # Without one in the file there is nothing to say and nothing in the model.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="slingbag"):
+        plain = adapt_to_response(cfg, _acq(rng))
+    assert plain["response"]["kind"] == "none" and "impulse_response" not in caplog.text
+    # --response none, as the CLI passes it, leaves the file's response out.
+    args = type("Args", (), {"calibrate": None, "calibration_passes": None, "response": "none"})
+    off = load_config("default", overrides=_overrides(args))
+    assert adapt_to_response(off, with_ir)["response"]["kind"] == "none"
+    assert build_response(off, with_ir) is None

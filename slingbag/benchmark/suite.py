@@ -363,8 +363,6 @@ def _config_for(case: Case, preset: str, acq: Acquisition, overrides: dict | Non
     from ..core.config import load_config
 
     cfg = load_config(preset, overrides=overrides or None)
-    if acq.impulse_response is not None:
-        cfg["response"]["kind"] = "file"
     if case.calibrate:
         cfg["calibrate"]["params"] = list(case.calibrate)
     return cfg

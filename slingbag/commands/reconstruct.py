@@ -51,8 +51,9 @@ def register(sub):
         "--response",
         default=None,
         metavar="SPEC",
-        help="sensor response in the model: 'file' (sensors/impulse_response) or "
-        "'CENTRE_HZ,FRACTIONAL_BW' for a band-pass, e.g. 2e6,0.55",
+        help="sensor response in the model: 'file' (sensors/impulse_response; used by "
+        "default when the file has one), 'none', or 'CENTRE_HZ,FRACTIONAL_BW' for a "
+        "band-pass, e.g. 2e6,0.55",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -102,14 +103,14 @@ def _overrides(args) -> dict:
     if args.calibration_passes is not None:
         over.setdefault("calibrate", {})["passes"] = args.calibration_passes
     if args.response:
-        if args.response == "file":
-            over["response"] = {"kind": "file"}
+        if args.response in ("file", "none"):
+            over["response"] = {"kind": args.response}
         else:
             try:
                 centre, bw = (float(v) for v in args.response.split(","))
             except ValueError:
                 raise InputError(
-                    "--response", None, "'file' or CENTRE_HZ,FRACTIONAL_BW", args.response
+                    "--response", None, "'file', 'none' or CENTRE_HZ,FRACTIONAL_BW", args.response
                 ) from None
             over["response"] = {"kind": "bandpass", "centre": centre, "bandwidth": bw}
     return over

@@ -22,6 +22,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: ``response.kind``: "auto" takes the file's ``sensors/impulse_response`` when it has one.
+RESPONSE_KINDS = ("auto", "none", "file", "bandpass")
+
+
 def preset_names() -> list[str]:
     files = resources.files("slingbag.core") / "presets"
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
@@ -158,10 +162,9 @@ def validate(cfg: dict, source: str = "config") -> None:
     bad = [p for p in cfg["calibrate"]["params"] if p not in known]
     if bad:
         raise InputError(source, "calibrate.params", "names from " + ", ".join(sorted(known)), bad)
-    if cfg["response"]["kind"] not in ("none", "file", "bandpass"):
-        raise InputError(
-            source, "response.kind", '"none", "file" or "bandpass"', cfg["response"]["kind"]
-        )
+    if cfg["response"]["kind"] not in RESPONSE_KINDS:
+        expected = '"auto", "none", "file" or "bandpass"'
+        raise InputError(source, "response.kind", expected, cfg["response"]["kind"])
     if "response" in cfg["calibrate"]["params"] and cfg["response"]["kind"] != "bandpass":
         raise InputError(source, "calibrate.params", 'a "bandpass" response to learn', "response")
     if not 0 < cfg["fine"]["decay"] <= 1:

@@ -26,6 +26,8 @@ from .timing import REF_SOUND_SPEED_SAMPLES, REF_T0_RATIO, carry_jacobians
 
 def build_response(cfg: dict, acq) -> SensorResponse | None:
     r = cfg["response"]
+    if r["kind"] == "auto" and acq.impulse_response is not None:
+        return SensorResponse(acq.fs, kernel=acq.impulse_response)
     if r["kind"] == "file":
         if acq.impulse_response is None:
             from ..errors import InputError

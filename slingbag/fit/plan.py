@@ -195,6 +195,23 @@ def signal_scale(signals: np.ndarray, source) -> float:
     return peak
 
 
+def resolve_response_kind(cfg: dict, acq: Acquisition) -> dict:
+    """The configuration with ``response.kind = "auto"`` made ``"file"`` or ``"none"``
+    (said in the log when the file's response goes into the model); others unchanged."""
+    if cfg["response"]["kind"] != "auto":
+        return cfg
+    out = copy.deepcopy(cfg)
+    kernel = acq.impulse_response
+    out["response"]["kind"] = "none" if kernel is None else "file"
+    if kernel is not None:
+        log.info(
+            "sensor response in the model: the file's sensors/impulse_response (%d taps); "
+            "--response none leaves it out",
+            np.shape(kernel)[-1],
+        )
+    return out
+
+
 def adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
     """The configuration, with ``region.res`` made finer when the sensor response in the
     model hides balls of the sizes the preset works with.
@@ -203,7 +220,12 @@ def adapt_to_response(cfg: dict, acq: Acquisition) -> dict:
     :meth:`~slingbag.model.response.SensorResponse.largest_visible_sigma` all but invisible.
     When that is below twice the smallest kept size, res shrinks until it is not (a 4 MHz
     band at 1,500 m/s: 0.12 mm).  The input is not modified.
+
+    ``response.kind = "auto"`` becomes ``"file"`` when the acquisition holds an impulse
+    response and ``"none"`` otherwise, so the configuration recorded with a result says
+    which model was fitted.
     """
+    cfg = resolve_response_kind(cfg, acq)
     response = build_response(cfg, acq)
     if response is None:
         return cfg
