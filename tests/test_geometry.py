@@ -62,3 +62,33 @@ def test_config_bounds_go_through_the_same_reading(tmp_path):
     bad.write_text("[region]\nbounds = [-10.0, 10.0, -10.0, 10.0, 12.0, 18.0]\n")
     with pytest.raises(InputError, match="region.bounds.*millimetres"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("array", ["planar:6x6:2e-3", "sphere"])
+def test_when_no_region_fits_the_signals_the_field_of_view_is_used(rng, caplog, array):
+    from slingbag.core.acquisition import Acquisition
+    from slingbag.core.arrays import load_array
+    from slingbag.core.region import infer_region
+
+    if array == "sphere":
+        d = rng.standard_normal((60, 3))
+        pos = 20e-3 * d / np.linalg.norm(d, axis=1, keepdims=True)
+    else:
+        pos = load_array(array).positions
+    # One short pulse per sensor at a random time: no point is at a distance that fits
+    # most sensors' windows (as a band-pass ring or a wrong sound speed can make it).
+    fs, n = 40e6, 2048
+    signals = 1e-3 * rng.standard_normal((len(pos), n))
+    for s, k in enumerate(rng.integers(100, n - 100, len(pos))):
+        signals[s, k : k + 4] += 1.0
+    acq = Acquisition(signals.astype(np.float32), pos, fs=fs, sound_speed=1500.0)
+    with caplog.at_level("WARNING", logger="slingbag"):
+        lo, hi = infer_region(acq, 0.2e-3)
+    assert "no consistent region" in caplog.text and "field of view" in caplog.text
+    assert np.all(hi > lo)
+    span = np.ptp(pos, axis=0).max()
+    if array == "sphere":  # about the centre, inside the sphere's reach
+        assert np.all(lo < 0) and np.all(hi > 0) and np.all(hi - lo < 3 * span)
+    else:  # in front of the array, over its footprint
+        assert lo[2] > 0 and hi[2] > lo[2] + 1e-3
+        assert lo[0] < pos[:, 0].min() and hi[0] > pos[:, 0].max()

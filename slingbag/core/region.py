@@ -69,8 +69,18 @@ def infer_region(
     hi = pos.max(axis=0) + r_hi.max()
     facing = _planar_facing(acq)
     # A coarse grid (about 48^3 points) over the bounding box, refined once around the hits.
-    for _ in range(2):
-        lo, hi = _consistent_box(acq, (pos, r_lo, r_hi), lo, hi, facing, votes, lateral_votes)
+    try:
+        for _ in range(2):
+            lo, hi = _consistent_box(acq, (pos, r_lo, r_hi), lo, hi, facing, votes, lateral_votes)
+    except InputError as err:
+        lo, hi = field_of_view(pos, r_hi, facing, res)
+        log.warning(
+            "%s; reconstructing in the array's field of view instead, x %.1f..%.1f, "
+            "y %.1f..%.1f, z %.1f..%.1f mm (--region sets the box)",
+            err.got,
+            *(np.stack([lo, hi], axis=1).ravel() * 1e3),
+        )
+        return lo, hi
     lo = lo - margin * res
     hi = hi + margin * res
     if facing is not None:
@@ -80,6 +90,45 @@ def infer_region(
         *(np.stack([lo, hi], axis=1).ravel() * 1e3),
     )
     return lo, hi
+
+
+def field_of_view(pos: np.ndarray, reach: np.ndarray, facing, res: float):
+    """The box ``(lo, hi)`` the sensors at ``pos`` see when the signals' timing pins down
+    no region.
+
+    ``reach`` is the far edge of each sensor's signal window (metres).  In front of a
+    planar array (``facing`` its unit normal): the footprint widened as
+    :func:`_clip_to_view` does, from ``res`` out to the median reach.  Otherwise: the box
+    of the points within reach of at least half the sensors (a coarse grid about their
+    centre), or of the sensors themselves when there is none.
+    """
+    if facing is not None:
+        axis = int(np.argmax(np.abs(facing)))
+        base = float(pos.mean(axis=0)[axis])
+        ends = sorted(
+            (
+                base + np.sign(facing[axis]) * res,
+                base + np.sign(facing[axis]) * float(np.median(reach)),
+            )
+        )
+        lo, hi = pos.min(axis=0).astype(float), pos.max(axis=0).astype(float)
+        lo[axis], hi[axis] = ends
+        widen = 0.25 * (hi - lo)
+        widen[axis] = 0.0
+        return lo - widen, hi + widen
+    half = float(np.median(reach))
+    grid = np.linspace(-half, half, 25)
+    pts = pos.mean(axis=0) + np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(
+        -1, 3
+    )
+    count = np.zeros(len(pts), np.int32)
+    for s, r in zip(pos, reach, strict=True):
+        count += np.linalg.norm(pts - s, axis=1) <= r
+    inside = pts[count >= 0.5 * len(pos)]
+    if len(inside) == 0:
+        return pos.min(axis=0).astype(float), pos.max(axis=0).astype(float)
+    step = grid[1] - grid[0]
+    return inside.min(axis=0) - step, inside.max(axis=0) + step
 
 
 def _planar_facing(acq: Acquisition):
