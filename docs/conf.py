@@ -95,15 +95,19 @@ numpydoc_xref_param_type = False
 # failures render wrongly or mislead: no summary, a section numpydoc does not know (its
 # text is dropped), sections out of order, a documented parameter the function does not
 # have or in the wrong order, "name: type" without the space (read as one name), a Returns
-# line that is not a type.  Completeness and style (a docstring on every method and
-# property, every parameter described, a Returns section, examples) are not enforced:
+# line that is not a type.  And of its completeness: a docstring on every method and
+# property (GL08), every parameter documented (PR01) and described (PR07, PR08), a Returns
+# section (RT01) with a description (RT03, RT04), a one-line summary (SS06) in the
+# imperative or a noun phrase, not "Returns ..." (SS05), closing quotes on a line of their
+# own (GL02).  Style is not enforced (an extended summary, See Also, Examples):
 # `SLINGBAG_DOCS_VALIDATE=all sphinx-build ...` reports every check, for a list of what to
 # mend.
 if os.environ.get("SLINGBAG_DOCS_VALIDATE") == "all":
     numpydoc_validation_checks = {"all"}
 else:
     numpydoc_validation_checks = {
-        "GL06", "GL07", "SS01", "PR02", "PR03", "PR10", "RT02", "YD01"
+        "GL06", "GL07", "SS01", "PR02", "PR03", "PR10", "RT02", "YD01",
+        "GL08", "PR01", "PR07", "PR08", "RT01", "RT03", "RT04", "SS05", "SS06", "GL02",
     }  # fmt: skip
 
 
@@ -157,6 +161,8 @@ html_static_path = []
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
+    # Every top-level page in the navbar (8 of them), none hidden under "More".
+    "header_links_before_dropdown": 9,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc", "sg_download_links", "sg_launcher_links"],

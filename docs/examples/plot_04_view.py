@@ -22,9 +22,13 @@ slingbag.init("cpu")
 
 region = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)
 phantom = slingbag.vessels_phantom(region=region, spacing=0.2e-3, seed=1)
-acq = slingbag.simulate(phantom.cloud, "planar:6x6:2e-3", n_samples=512, noise=0.01, seed=0)
+acq = slingbag.simulate(
+    phantom.cloud, "planar:6x6:2e-3", n_samples=512, noise=0.01, seed=0
+)
 config = slingbag.load_config("fast", overrides={"init": {"balls": 1000}})
-rec = slingbag.reconstruct(acq, config, region=region, iterations=120, seed=0, progress=False)
+rec = slingbag.reconstruct(
+    acq, config, region=region, iterations=120, seed=0, progress=False
+)
 
 folder = Path(tempfile.mkdtemp())
 slingbag.write_result(
@@ -44,7 +48,9 @@ result = slingbag.read_result(folder / "recon.h5")
 # recon.h5 --screenshot view.png`` on the command line).  Without it, on a desktop, a
 # window opens with check boxes (and keys v, c, s, x) to switch the volume, the cloud, the
 # sensors and three draggable slice planes on and off.
-png = slingbag.view(result, mode="all", screenshot=folder / "view.png", window_size=(900, 600))
+png = slingbag.view(
+    result, mode="all", screenshot=folder / "view.png", window_size=(900, 600)
+)
 
 fig, ax = plt.subplots(figsize=(9, 6), layout="constrained")
 ax.imshow(plt.imread(png))
@@ -57,9 +63,15 @@ plt.show()
 # A list of results shares one camera; an acquisition file with a truth shows the truth.
 slingbag.write_acquisition(folder / "data.h5", acq)
 ubp = slingbag.ubp(acq, rec.volume.origin, rec.volume.spacing, rec.volume.shape)
-slingbag.write_result(folder / "ubp.h5", volume=ubp, attrs={"method": "ubp"}, sensors=acq.array)
-results = [slingbag.read_result(folder / name) for name in ("ubp.h5", "recon.h5")]
-png = slingbag.view(results, screenshot=folder / "both.png", window_size=(1200, 500))
+slingbag.write_result(
+    folder / "ubp.h5", volume=ubp, attrs={"method": "ubp"}, sensors=acq.array
+)
+results = [
+    slingbag.read_result(folder / name) for name in ("ubp.h5", "recon.h5")
+]
+png = slingbag.view(
+    results, screenshot=folder / "both.png", window_size=(1200, 500)
+)
 
 fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
 ax.imshow(plt.imread(png))
@@ -77,7 +89,11 @@ balls["diameter"] = rec.cloud.sigma * 1e3
 spheres = balls.glyph(scale="diameter", orient=False, geom=pyvista.Sphere())
 
 plotter = pyvista.Plotter(window_size=(800, 500))
-plotter.add_mesh(spheres, scalars="p0", cmap="inferno", scalar_bar_args={"vertical": True})
-plotter.show_grid(xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", n_xlabels=3, n_ylabels=3)
+plotter.add_mesh(
+    spheres, scalars="p0", cmap="inferno", scalar_bar_args={"vertical": True}
+)
+plotter.show_grid(
+    xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", n_xlabels=3, n_ylabels=3
+)
 plotter.camera.zoom(1.2)
 plotter.show()

@@ -20,7 +20,9 @@ folder = Path(tempfile.mkdtemp())
 
 region = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)
 phantom = slingbag.vessels_phantom(region=region, spacing=0.2e-3, seed=1)
-acq = slingbag.simulate(phantom.cloud, "planar:6x6:2e-3", n_samples=512, noise=0.01, seed=0)
+acq = slingbag.simulate(
+    phantom.cloud, "planar:6x6:2e-3", n_samples=512, noise=0.01, seed=0
+)
 
 # %%
 # Acquisitions
@@ -29,7 +31,8 @@ acq = slingbag.simulate(phantom.cloud, "planar:6x6:2e-3", n_samples=512, noise=0
 # simulated data, the truth.  The command line's ``slingbag simulate`` writes the same.
 slingbag.write_acquisition(folder / "data.h5", acq)
 back = slingbag.read_acquisition(folder / "data.h5")
-print(back.signals.shape, back.fs, back.sound_speed, back.truth_cloud.n, "truth balls")
+print(back.signals.shape, back.fs, back.sound_speed)
+print(back.truth_cloud.n, "truth balls")
 assert np.array_equal(back.signals, acq.signals)
 
 # %%
@@ -48,7 +51,9 @@ print("same signals:", np.allclose(ipasc.signals, acq.signals))
 # run (configuration, region, timings).  The cloud also goes to PLY, which point-cloud
 # tools (CloudCompare, MeshLab, Open3D) read.
 config = slingbag.load_config("fast", overrides={"init": {"balls": 1000}})
-rec = slingbag.reconstruct(acq, config, region=region, iterations=120, seed=0, progress=False)
+rec = slingbag.reconstruct(
+    acq, config, region=region, iterations=120, seed=0, progress=False
+)
 slingbag.write_result(
     folder / "recon.h5",
     volume=rec.volume,
@@ -58,7 +63,8 @@ slingbag.write_result(
     sensors=acq.array,
 )
 result = slingbag.read_result(folder / "recon.h5")
-print(result.attrs["method"], result.volume.shape, len(result.history["loss"]), "iterations")
+n_iterations = len(result.history["loss"])
+print(result.attrs["method"], result.volume.shape, n_iterations, "iterations")
 
 slingbag.write_ply(folder / "recon.ply", rec.cloud)
 cloud = slingbag.read_ply(folder / "recon.ply")
