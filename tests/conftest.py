@@ -5,6 +5,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("SLINGBAG_ARCH", "cpu")
+# Under pytest-xdist every worker is a process with a Taichi of its own: share the cores
+# among them rather than let each start a thread per core.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("TI_CPU_MAX_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

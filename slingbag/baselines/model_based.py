@@ -92,7 +92,7 @@ PAIR_BUDGET = 6e6
 #: the rat liver on all 1,013 sensors gets 0.27 mm instead of 0.52 mm (BENCHMARKS.md).
 SUBSET_SENSORS = 128
 #: Iterations the benchmark gives the solve (FISTA is stopped there, whatever the
-#: discrepancy principle says; the README says where it stands then).
+#: discrepancy principle says; docs/benchmark.md says where it stands then).
 MB_ITERATIONS = 100
 
 

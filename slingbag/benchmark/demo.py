@@ -39,7 +39,7 @@ class DemoSize:
 
 
 SIZES = {
-    # 20 x 20 x 6 mm of vessels 12 mm above a 12 x 12 array at 3 mm pitch (SPEC's scene).
+    # 20 x 20 x 6 mm of vessels 12 mm above a 12 x 12 array at 3 mm pitch (the reference scene).
     "default": DemoSize(12, 3e-3, (-10e-3, 10e-3, -10e-3, 10e-3, 12e-3, 18e-3), 0.1e-3, 2048, None),
     # A few seconds' worth, for tests and a first look.
     "tiny": DemoSize(8, 3e-3, (-4e-3, 4e-3, -4e-3, 4e-3, 12e-3, 15e-3), 0.2e-3, 1024, 16),

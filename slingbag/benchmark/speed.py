@@ -1,7 +1,8 @@
 """Benchmarks that print figures and ratios (never timed tests).
 
 ``slingbag bench ubp`` times universal back-projection; ``slingbag bench reconstruct`` a
-reconstruction of the independent 12 x 12 scene.
+reconstruction of the vessels phantom on 12 x 12 sensors from slingbag's own ``shells``
+simulation (a timing; its SSIM is no evidence of quality).
 
 ``slingbag bench forward`` times the radiator on the issue's reference case: 600,000 balls
 (sigma 0.1-0.6 mm) in an 80 x 104 x 40 mm region 15 mm above the planar-196 array, 4,096

@@ -42,8 +42,8 @@ class Case:
     ``@N`` for a random N-sensor subset (seeded by ``seed``).  ``phantom`` names an entry of
     :data:`PHANTOMS`.  ``file_sound_speed`` is what the file claims when it differs from
     the truth (calibration cases).  ``response`` is a transducer's (centre Hz, fractional
-    -6 dB bandwidth); its impulse response goes into the file and the reconstruction is
-    told to use it, as a user with such a file would (``--response file``).  ``source``
+    -6 dB bandwidth); its impulse response goes into the file, and the reconstruction
+    fits through it as it does any file that holds one (``response.kind = "auto"``).  ``source``
     is ``"exact"`` (:mod:`slingbag.benchmark.exact`), ``"jwave:NAME.h5"`` (a wave-solver
     file, see :func:`source_path`) or ``"own"`` (slingbag's own ``shells`` radiator, for
     comparison only, never as evidence).

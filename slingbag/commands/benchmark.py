@@ -45,7 +45,7 @@ def register(subparsers) -> None:
         "--methods",
         default="ubp,default",
         # mb is opt-in here: a lab's first run should take minutes, and the model-based
-        # solve is ~3 x the default preset on 2 CPU cores (README, the benchmark table).
+        # solve is ~3 x the default preset on 2 CPU cores (docs/results.md, the benchmark table).
         help="comma list: ubp, mb (model-based baseline, ~3 x the time of default) and "
         "presets (ubp,default)",
     )

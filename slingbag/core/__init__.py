@@ -1,1 +1,2 @@
-"""The data types and geometry: clouds, acquisitions, volumes, regions, arrays."""
+"""The data types and geometry: clouds, acquisitions, volumes, regions, arrays, and the
+reconstruction configuration (``config``) with its presets."""

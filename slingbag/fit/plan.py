@@ -352,7 +352,7 @@ def output_spacing(cfg: dict, spacing: float | None = None) -> float:
     """The output grid's voxel spacing: ``spacing`` if given, else ``output.spacing``, else
     the smallest ball the fit keeps (``density.prune_sigma`` res).  A coarser grid would
     blur those balls before anyone looks at them: on the independent benchmark's vessels a
-    grid of 1 res instead of 0.5 res costs 0.01-0.03 SSIM(MAP-z) (README)."""
+    grid of 1 res instead of 0.5 res costs 0.01-0.03 SSIM(MAP-z) (docs/results.md)."""
     res = float(cfg["region"]["res"])
     smallest = float(cfg["density"]["prune_sigma"]) * res
     return float(spacing or cfg["output"]["spacing"] or min(smallest, res))

@@ -1,1 +1,1 @@
-"""The operators over the kernels: radiator, sensor response, back-projection, splatting."""
+"""The operators over the kernels: radiator (forward and backward), sensor response, splatting."""

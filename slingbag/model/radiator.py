@@ -36,7 +36,7 @@ class RadiatorModel:
         cut at ``cut`` sigmas over its window; ``split`` is the uncut closed form by
         Gaussian splitting and per-class FFT convolution (:mod:`slingbag.model.gauss_split`),
         ``cut`` unused, about three times faster.  Not yet the default: the reconstruction
-        bench's SSIM moved by more than 0.01 with it (README).  ``shells`` is always
+        bench's SSIM moved by more than 0.01 with it (docs/results.md).  ``shells`` is always
         windowed.
     """
 
