@@ -161,3 +161,11 @@ def test_the_detector_finds_what_it_looks_for(tmp_path):
 def test_readme_fits_one_screen_of_chapters():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= README_LINES, len(lines)
+
+
+def test_every_folder_of_modules_is_a_package():
+    # setuptools' find_packages leaves out a folder without __init__.py: the wheel would
+    # lack it while an editable install still works.
+    folders = {p.parent for p in PACKAGE.rglob("*.py")}
+    missing = [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()]
+    assert not missing, missing
