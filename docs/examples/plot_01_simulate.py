@@ -90,7 +90,9 @@ plt.show()
 # on the 0.2 mm truth grid that the scores use.  ``slingbag.benchmark.exact.simulate_voxels``
 # radiates every fine voxel as a uniform sphere of its volume, averaged exactly over each
 # sampling interval, and ``slingbag.benchmark.conditions`` adds what an acquisition system
-# does: an anti-alias low-pass (12 MHz) and noise.
+# does: an anti-alias low-pass (12 MHz) and noise.  The steps are written out here;
+# :func:`slingbag.benchmark.acquire.independent_acquisition` takes them in one call, as
+# the examples that follow do.
 hard = phantoms.vessel_tree(seed=1, region=region, truth_spacing=0.2e-3)
 fine = hard.fine
 signals = exact.simulate_voxels(

@@ -17,45 +17,35 @@ not flatter the two methods that fit a model of the signals (data from
 # ----------------
 # The hard-walled vessels of :doc:`plot_01_simulate`'s last section, radiated by
 # ``slingbag.benchmark.exact`` (each voxel of a fine 0.1 mm grid a uniform sphere),
-# low-passed at 12 MHz with 1 % noise: the recipe of ``slingbag demo``, on a smaller scene.
-# The truth the scores use is the hard phantom's block average on a 0.2 mm grid.
+# low-passed at 12 MHz with 1 % noise: the recipe of ``slingbag demo``
+# (:func:`slingbag.benchmark.acquire.independent_acquisition`), on a smaller scene.
+# The truth the scores use is the hard phantom's block average on a 0.2 mm grid; the
+# acquisition carries it as ``truth_volume``.
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import slingbag
-from slingbag.benchmark import conditions, exact, phantoms
+from slingbag.benchmark import phantoms
+from slingbag.benchmark.acquire import independent_acquisition
 
 slingbag.init("cpu")
 region = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)
 phantom = phantoms.vessel_tree(seed=1, region=region, truth_spacing=0.2e-3)
-truth = phantom.truth
-
 array = slingbag.load_array("planar:6x6:2e-3")
-fs, sound_speed = 40e6, 1500.0
-fine = phantom.fine
-signals = exact.simulate_voxels(
-    fine.data,
-    fine.origin,
-    fine.spacing,
-    array.positions,
-    fs=fs,
+acq = independent_acquisition(
+    phantom,
+    array,
+    fs=40e6,
     n_samples=512,
-    sound_speed=sound_speed,
+    sound_speed=1500.0,
+    lowpass=12e6,
+    noise=0.01,
+    seed=0,
 )
-rng = np.random.default_rng(0)
-signals = conditions.add_noise(conditions.lowpass(signals, fs, 12e6), 0.01, rng)
-acq = slingbag.Acquisition(
-    signals,
-    array.positions,
-    fs,
-    sound_speed,
-    normals=array.normals,
-    areas=array.areas,
-    truth_volume=truth,
-)
-n_fine = np.count_nonzero(fine.data)
+truth = acq.truth_volume
+n_fine = np.count_nonzero(phantom.fine.data)
 print(acq.signals.shape, "signals from", n_fine, "fine voxels")
 
 # %%

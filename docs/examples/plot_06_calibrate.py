@@ -10,39 +10,30 @@ gradient with respect to the sound speed is one of its kernels' outputs.
 # %%
 # Data recorded at 1,540 m/s, read as if at 1,500 m/s (the water value a file may say):
 # the hard-walled vessels of :doc:`plot_01_simulate`'s last section, simulated
-# independently of slingbag's radiator.
+# independently of slingbag's radiator
+# (:func:`slingbag.benchmark.acquire.independent_acquisition`: the exact simulator, a
+# 12 MHz low-pass and 1 % noise).
 import matplotlib.pyplot as plt
-import numpy as np
 
 import slingbag
-from slingbag.benchmark import conditions, exact, phantoms
+from slingbag.benchmark import phantoms
+from slingbag.benchmark.acquire import independent_acquisition
 
 slingbag.init("cpu")
 region = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)
 phantom = phantoms.vessel_tree(seed=1, region=region, truth_spacing=0.2e-3)
 array = slingbag.load_array("planar:6x6:2e-3")
-fine = phantom.fine
-signals = exact.simulate_voxels(
-    fine.data,
-    fine.origin,
-    fine.spacing,
-    array.positions,
+recorded = independent_acquisition(
+    phantom,
+    array,
     fs=40e6,
     n_samples=512,
     sound_speed=1540.0,
+    lowpass=12e6,
+    noise=0.01,
+    seed=0,
 )
-rng = np.random.default_rng(0)
-signals = conditions.add_noise(
-    conditions.lowpass(signals, 40e6, 12e6), 0.01, rng
-)
-wrong = slingbag.Acquisition(
-    signals,
-    array.positions,
-    fs=40e6,
-    sound_speed=1500.0,  # what the file says
-    normals=array.normals,
-    areas=array.areas,
-)
+wrong = recorded.replace(sound_speed=1500.0)  # what the file says
 
 # %%
 # The configuration

@@ -16,12 +16,14 @@ started them.  Run as a script, everything that computes must therefore sit unde
 # Three frames of a pulsating vessel tree (radii swell and shrink, contrast washes in),
 # drawn on a 0.1 mm grid and simulated independently of slingbag's radiator, as in
 # :doc:`plot_01_simulate`'s last section: each voxel radiates as a uniform sphere, then a
-# 12 MHz low-pass and 1 % noise.
+# 12 MHz low-pass and 1 % noise
+# (:func:`slingbag.benchmark.acquire.independent_acquisition`; the frames draw their noise
+# from one generator).
 import matplotlib.pyplot as plt
 import numpy as np
 
 import slingbag
-from slingbag.benchmark import conditions, exact
+from slingbag.benchmark.acquire import independent_acquisition
 
 REGION = (-2e-3, 2e-3, -2e-3, 2e-3, 5e-3, 6.6e-3)
 
@@ -33,31 +35,19 @@ def simulate_frames(n_frames):
     )
     array = slingbag.load_array("planar:6x6:2e-3")
     rng = np.random.default_rng(0)
-    acquisitions = []
-    for frame in dynamic.frames:
-        vol = frame.volume
-        signals = exact.simulate_voxels(
-            vol.data,
-            vol.origin,
-            vol.spacing,
-            array.positions,
+    acquisitions = [
+        independent_acquisition(
+            frame.volume,
+            array,
             fs=40e6,
             n_samples=512,
             sound_speed=1500.0,
+            lowpass=12e6,
+            noise=0.01,
+            seed=rng,
         )
-        signals = conditions.add_noise(
-            conditions.lowpass(signals, 40e6, 12e6), 0.01, rng
-        )
-        acquisitions.append(
-            slingbag.Acquisition(
-                signals,
-                array.positions,
-                fs=40e6,
-                sound_speed=1500.0,
-                normals=array.normals,
-                areas=array.areas,
-            )
-        )
+        for frame in dynamic.frames
+    ]
     return dynamic.frames, acquisitions
 
 

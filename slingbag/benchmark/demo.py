@@ -233,12 +233,24 @@ def _check_inputs(size, sensors, out_dir) -> tuple[DemoSize, int, Path]:
 
 
 def _acquire(demo: DemoResult, out: Path, spec: DemoSize, n_side: int, seed: int) -> Scene:
-    """Simulate the scene's acquisition and write it as ``OUT/acquisition.h5``."""
+    """Simulate the scene's acquisition (the exact hard-edged simulator, then the
+    anti-alias low-pass and the noise) and write it as ``OUT/acquisition.h5``."""
     from ..io.native import write_acquisition
+    from .acquire import independent_acquisition
 
     t = time.perf_counter()
     phantom, array, box = _phantom_and_array(spec, n_side, seed)
-    acq = _simulate_acquisition(phantom, array, spec, seed)
+    acq = independent_acquisition(
+        phantom,
+        array,
+        fs=FS,
+        n_samples=spec.n_samples,
+        sound_speed=SOUND_SPEED,
+        lowpass=LOWPASS,
+        noise=NOISE,
+        seed=seed + 1,
+        attrs={"phantom": "hard-edged vessels", "seed": seed},
+    )
     demo.files["acquisition"] = out / "acquisition.h5"
     write_acquisition(demo.files["acquisition"], acq)
     log.info(
@@ -272,44 +284,6 @@ def _phantom_and_array(spec: DemoSize, n_side: int, seed: int):
         spec.pitch * 1e3,
     )
     return phantom, array, box
-
-
-def _simulate_acquisition(phantom, array, spec: DemoSize, seed: int):
-    """The phantom as the array records it: the exact hard-edged simulator, then the
-    anti-alias low-pass and the noise."""
-    from ..core.acquisition import Acquisition
-    from . import conditions
-    from .exact import simulate_voxels
-
-    fine = phantom.fine
-    signals = simulate_voxels(
-        fine.data,
-        fine.origin,
-        fine.spacing,
-        array.positions,
-        fs=FS,
-        n_samples=spec.n_samples,
-        sound_speed=SOUND_SPEED,
-    )
-    rng = np.random.default_rng(seed + 1)
-    signals = conditions.add_noise(conditions.lowpass(signals, FS, LOWPASS), NOISE, rng)
-    return Acquisition(
-        signals=signals,
-        positions=array.positions,
-        fs=FS,
-        sound_speed=SOUND_SPEED,
-        normals=array.normals,
-        areas=array.areas,
-        truth_volume=phantom.truth,
-        attrs={
-            "phantom": "hard-edged vessels",
-            "simulated_by": "slingbag.benchmark.exact",
-            "lowpass_hz": LOWPASS,
-            "noise": NOISE,
-            "array": array.name,
-            "seed": seed,
-        },
-    )
 
 
 # --------------------------------------------------------------------------- the methods
