@@ -92,3 +92,20 @@ def test_when_no_region_fits_the_signals_the_field_of_view_is_used(rng, caplog, 
     else:  # in front of the array, over its footprint
         assert lo[2] > 0 and hi[2] > lo[2] + 1e-3
         assert lo[0] < pos[:, 0].min() and hi[0] > pos[:, 0].max()
+
+
+def test_a_planar_array_facing_down_finds_the_region_below_it():
+    # The array's face is at z = 20 mm, facing -z (as a probe held above the object):
+    # the region is clipped to the side it faces, at the face's own coordinate.
+    import slingbag
+    from slingbag.core.acquisition import SensorArray
+    from slingbag.core.region import infer_region
+
+    up = slingbag.load_array("planar:6x6:2e-3")
+    pos = up.positions + [0.0, 0.0, 20e-3]
+    down = SensorArray(pos, normals=np.tile([0.0, 0.0, -1.0], (len(pos), 1)))
+    box = (-3e-3, 3e-3, -3e-3, 3e-3, 8e-3, 10e-3)
+    phantom = slingbag.vessels_phantom(region=box, spacing=0.2e-3, seed=2)
+    acq = slingbag.simulate(phantom.cloud, down, n_samples=1024, noise=0.01, seed=0)
+    lo, hi = infer_region(acq, 0.2e-3)
+    assert hi[2] < 20e-3 and lo[2] < 8.5e-3 < 9.5e-3 < hi[2], (lo, hi)

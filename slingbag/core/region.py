@@ -194,8 +194,8 @@ def _consistent_box(acq: Acquisition, shells, lo, hi, facing, votes, lateral_vot
 def _clip_to_view(positions, lo, hi, facing, res) -> None:
     """Clip the box ``(lo, hi)`` in place to what a planar array sees: nothing behind its
     face and, laterally, the footprint plus the depth range times a modest aperture."""
-    base = positions.mean(axis=0) @ facing
     axis = int(np.argmax(np.abs(facing)))
+    base = float(positions.mean(axis=0)[axis])  # the face's coordinate on that axis
     if facing[axis] > 0:
         lo[axis] = max(lo[axis], base + res)
     else:
