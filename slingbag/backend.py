@@ -6,8 +6,10 @@ compiled for whichever backend :func:`init` picks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 
 from .errors import InputError
 
@@ -18,7 +20,10 @@ _state = {"arch": None}
 
 
 def _taichi():
-    import taichi as ti
+    # Taichi prints its banner and "Starting on arch=..." to stdout; they go to stderr, so
+    # that stdout holds only what a command prints (--json output stays parseable).
+    with contextlib.redirect_stdout(sys.stderr):
+        import taichi as ti
 
     return ti
 
@@ -62,10 +67,12 @@ def init(arch: str | None = None, *, debug: bool = False, quiet: bool = True) ->
     if arch == "auto":
         chosen, why = _auto_choice(ti)
         log.info("auto backend: %s (%s)", chosen, why)
-        ti.init(arch=getattr(ti, chosen), **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):
+            ti.init(arch=getattr(ti, chosen), **kwargs)
     else:
         target = ti.gpu if arch == "gpu" else getattr(ti, arch)
-        ti.init(arch=target, **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):
+            ti.init(arch=target, **kwargs)
         chosen = str(ti.lang.impl.current_cfg().arch).split(".")[-1]
         if chosen == "x64" or chosen == "arm64":
             chosen = "cpu"

@@ -78,3 +78,14 @@ def test_software_names():
     assert backend.is_software_device("llvmpipe (LLVM 15.0.6, 256 bits)")
     assert backend.is_software_device("Some GPU", 4)
     assert not backend.is_software_device("NVIDIA GeForce RTX 4090", 2)
+
+
+def test_taichi_says_nothing_on_stdout():
+    # Commands print JSON on stdout (--json); Taichi's banner and start line go to stderr.
+    import subprocess
+    import sys
+
+    code = "import slingbag; slingbag.init('cpu'); import slingbag.kernels.radiator; print('{}')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "{}\n", out.stdout
+    assert "Starting on arch" in out.stderr

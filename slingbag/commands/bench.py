@@ -28,7 +28,7 @@ def run(args) -> int:
     elif args.what == "ubp":
         from ..benchmark.speed import bench_ubp
 
-        res = bench_ubp()
+        res = bench_ubp(verbose=not args.json)  # --json: the JSON alone, parseable
         if args.json:
             print(json.dumps(res, indent=2))
     return 0
