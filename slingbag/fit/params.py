@@ -24,11 +24,19 @@ from .optim import Adam
 from .timing import REF_SOUND_SPEED_SAMPLES, REF_T0_RATIO, carry_jacobians
 
 
+def response_kind(cfg: dict, acq) -> str:
+    """``response.kind`` with ``"auto"`` made ``"file"`` when the acquisition holds an
+    impulse response and ``"none"`` when it does not."""
+    kind = cfg["response"]["kind"]
+    if kind == "auto":
+        return "none" if acq.impulse_response is None else "file"
+    return kind
+
+
 def build_response(cfg: dict, acq) -> SensorResponse | None:
     r = cfg["response"]
-    if r["kind"] == "auto" and acq.impulse_response is not None:
-        return SensorResponse(acq.fs, kernel=acq.impulse_response)
-    if r["kind"] == "file":
+    kind = response_kind(cfg, acq)
+    if kind == "file":
         if acq.impulse_response is None:
             from ..errors import InputError
 
@@ -39,7 +47,7 @@ def build_response(cfg: dict, acq) -> SensorResponse | None:
                 "none",
             )
         return SensorResponse(acq.fs, kernel=acq.impulse_response)
-    if r["kind"] == "bandpass":
+    if kind == "bandpass":
         return SensorResponse(acq.fs, centre=float(r["centre"]), bandwidth=float(r["bandwidth"]))
     return None
 

@@ -22,7 +22,7 @@ from ..core.geometry import parse_region
 from ..errors import InputError, ReconstructionError
 from .density import DensityStrategy
 from .objective import Objective, stage_lowpass
-from .params import TIMING, build_response, timing_params
+from .params import TIMING, build_response, response_kind, timing_params
 from .timing import expected_errors, timing_tradeoff
 
 log = logging.getLogger("slingbag")
@@ -201,13 +201,12 @@ def resolve_response_kind(cfg: dict, acq: Acquisition) -> dict:
     if cfg["response"]["kind"] != "auto":
         return cfg
     out = copy.deepcopy(cfg)
-    kernel = acq.impulse_response
-    out["response"]["kind"] = "none" if kernel is None else "file"
-    if kernel is not None:
+    out["response"]["kind"] = response_kind(cfg, acq)
+    if out["response"]["kind"] == "file":
         log.info(
             "sensor response in the model: the file's sensors/impulse_response (%d taps); "
             "--response none leaves it out",
-            np.shape(kernel)[-1],
+            np.shape(acq.impulse_response)[-1],
         )
     return out
 
