@@ -97,25 +97,18 @@ def field_of_view(pos: np.ndarray, reach: np.ndarray, facing, res: float):
     no region.
 
     ``reach`` is the far edge of each sensor's signal window (metres).  In front of a
-    planar array (``facing`` its unit normal): the footprint widened as
-    :func:`_clip_to_view` does, from ``res`` out to the median reach.  Otherwise: the box
+    planar array (``facing`` its unit normal): the median reach's depth, clipped by
+    :func:`_clip_to_view` to what the array sees.  Otherwise: the box
     of the points within reach of at least half the sensors (a coarse grid about their
     centre), or of the sensors themselves when there is none.
     """
     if facing is not None:
         axis = int(np.argmax(np.abs(facing)))
         base = float(pos.mean(axis=0)[axis])
-        ends = sorted(
-            (
-                base + np.sign(facing[axis]) * res,
-                base + np.sign(facing[axis]) * float(np.median(reach)),
-            )
-        )
-        lo, hi = pos.min(axis=0).astype(float), pos.max(axis=0).astype(float)
-        lo[axis], hi[axis] = ends
-        widen = 0.25 * (hi - lo)
-        widen[axis] = 0.0
-        return lo - widen, hi + widen
+        lo, hi = np.full(3, -np.inf), np.full(3, np.inf)
+        lo[axis], hi[axis] = sorted((base, base + np.sign(facing[axis]) * float(np.median(reach))))
+        _clip_to_view(pos, lo, hi, facing, res)
+        return lo, hi
     half = float(np.median(reach))
     grid = np.linspace(-half, half, 25)
     pts = pos.mean(axis=0) + np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(
