@@ -67,12 +67,12 @@ def init(arch: str | None = None, *, debug: bool = False, quiet: bool = True) ->
     if arch == "auto":
         chosen, why = _auto_choice(ti)
         log.info("auto backend: %s (%s)", chosen, why)
-        with contextlib.redirect_stdout(sys.stderr):
-            ti.init(arch=getattr(ti, chosen), **kwargs)
+        target = getattr(ti, chosen)
     else:
         target = ti.gpu if arch == "gpu" else getattr(ti, arch)
-        with contextlib.redirect_stdout(sys.stderr):
-            ti.init(arch=target, **kwargs)
+    with contextlib.redirect_stdout(sys.stderr):  # Taichi's "Starting on arch=..."
+        ti.init(arch=target, **kwargs)
+    if arch != "auto":
         chosen = str(ti.lang.impl.current_cfg().arch).split(".")[-1]
         if chosen == "x64" or chosen == "arm64":
             chosen = "cpu"
