@@ -167,7 +167,7 @@ class GridOperator:
         return apply_response(apply_response(signals, self.response), self.lowpass)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        from ..model.radiator import forward_signals
+        from ..model.radiator import faces_of, forward_signals
 
         a = self.acq
         raw = forward_signals(
@@ -180,11 +180,12 @@ class GridOperator:
             a.sound_speed,
             a.t0,
             self.model,
+            faces_of(a),
         )
         return self.filters(raw)
 
     def adjoint(self, r: np.ndarray) -> np.ndarray:
-        from ..model.radiator import backward_signals
+        from ..model.radiator import backward_signals, faces_of
         from ..model.response import correlate_response
 
         a = self.acq
@@ -201,6 +202,7 @@ class GridOperator:
             a.sound_speed,
             a.t0,
             self.model,
+            faces=faces_of(a),
         )
         return grads["p0"].astype(np.float64).reshape(self.shape)
 

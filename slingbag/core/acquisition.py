@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .cloud import GaussianCloud
+from .element import Element
 from .volume import Volume
 
 
@@ -28,12 +29,16 @@ class SensorArray:
         Sensor areas in m^2, for the solid-angle weights of back-projection.
     name : str
         The array's name (a preset's, or a positions file's), as simulated files record it.
+    element : Element, optional
+        The sensors' faces; None (or a ``point`` element) for point sensors.  A disc or
+        rectangle needs ``normals``.
     """
 
     positions: np.ndarray
     normals: np.ndarray | None = None
     areas: np.ndarray | None = None
     name: str = "custom"
+    element: Element | None = None
 
     def __post_init__(self):
         self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
@@ -77,6 +82,9 @@ class Acquisition:
         data were simulated, the layout they were read from).
     impulse_response : ndarray, shape (n_taps,), optional
         The measured sensor response, sampled at ``fs`` with tap 0 at time 0.
+    element : Element, optional
+        The sensors' faces (SPEC section 7); None for point sensors.  A disc or rectangle
+        needs ``normals``.
     """
 
     signals: np.ndarray
@@ -91,6 +99,7 @@ class Acquisition:
     source: str | None = None
     attrs: dict = field(default_factory=dict)
     impulse_response: np.ndarray | None = None  # measured sensor response, 1-D at fs
+    element: Element | None = None
 
     def __post_init__(self):
         self.signals = np.asarray(self.signals, dtype=np.float32)
@@ -117,7 +126,12 @@ class Acquisition:
     @property
     def array(self) -> SensorArray:
         """The sensors as a :class:`SensorArray` (positions, normals and areas)."""
-        return SensorArray(self.positions, self.normals, self.areas)
+        return SensorArray(self.positions, self.normals, self.areas, element=self.element)
+
+    @property
+    def faces(self) -> Element | None:
+        """The element the radiator must average over: None for point sensors."""
+        return None if self.element is None or self.element.is_point else self.element
 
     def replace(self, **changes) -> Acquisition:
         """Return a copy with some fields changed.
@@ -156,6 +170,7 @@ class Acquisition:
             positions=self.positions[index],
             normals=take(self.normals),
             areas=take(self.areas),
+            element=None if self.element is None else self.element.take(index),
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.volume import grid_for_region
-from ..model.radiator import forward_signals
+from ..model.radiator import faces_of, forward_signals
 from .plan import Plan
 from .state import CloudState
 
@@ -73,8 +73,9 @@ def fit_amplitude(xyz, p0, sigma, acq, model) -> float:
     """Least-squares factor that best matches the initial cloud's signals to ``acq``'s."""
     meas = acq.signals
     sim = forward_signals(
-        xyz, p0, sigma, acq.positions, acq.n_samples, acq.fs, acq.sound_speed, acq.t0, model
-    ).astype(np.float64)
+        xyz, p0, sigma, acq.positions, acq.n_samples, acq.fs, acq.sound_speed, acq.t0, model,
+        faces_of(acq),
+    ).astype(np.float64)  # fmt: skip
     ss = float((sim * sim).sum())
     if ss == 0:
         return 1.0

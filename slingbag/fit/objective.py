@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.acquisition import Acquisition
-from ..model.radiator import backward_signals, forward_signals
+from ..model.radiator import Faces, backward_signals, faces_of, forward_signals
 from ..model.response import SensorResponse, apply_response, correlate_response
 
 
@@ -79,6 +79,7 @@ class Objective:
     meas: np.ndarray
     energy: float
     smooth: SensorResponse | None
+    faces: Faces | None = None
 
     @classmethod
     def build(
@@ -95,7 +96,8 @@ class Objective:
         smooth = lowpass(cfg, res, acq, lowpass_width)
         meas = apply_response(meas, smooth)  # unchanged when there is no low-pass
         energy = float(np.mean(meas.astype(np.float64) ** 2))
-        return cls(acq.positions, acq.n_samples, acq.fs, model, meas, energy, smooth)
+        faces = faces_of(acq)
+        return cls(acq.positions, acq.n_samples, acq.fs, model, meas, energy, smooth, faces)
 
     def data(self, xyz, p0, sigma, sensors, sensor_model, c, t0, scalars=False):
         """Data term and its gradients at the balls, over the sensors ``sensors``.
@@ -105,9 +107,11 @@ class Objective:
         ``(loss, grads)``; ``grads`` (``xyz``, ``p0``, ``sigma`` and with ``scalars``
         ``sound_speed``, ``t0``) is None when the loss is not finite.
         """
+        faces = None if self.faces is None else self.faces.take(sensors)
         raw = forward_signals(
-            xyz, p0, sigma, self.positions[sensors], self.n_samples, self.fs, c, t0, self.model
-        )
+            xyz, p0, sigma, self.positions[sensors], self.n_samples, self.fs, c, t0, self.model,
+            faces,
+        )  # fmt: skip
         resid = apply_response(sensor_model.model(raw, sensors), self.smooth) - self.meas[sensors]
         loss = float(np.mean(resid.astype(np.float64) ** 2)) / self.energy
         if not np.isfinite(loss):
@@ -125,6 +129,7 @@ class Objective:
             t0,
             self.model,
             scalars,
+            faces,
         )
         return loss, grads
 

@@ -139,6 +139,11 @@ def reconstruct(
     channels = condition(acquisition.signals)
     acquisition = clean_acquisition(acquisition, channels)
     cfg = adapt_to_response(load_config() if config is None else config, acquisition)
+    if acquisition.faces is not None:
+        log.info(
+            "sensor faces in the model: %s (the acquisition's element; --element overrides)",
+            acquisition.element.describe(),
+        )
     last, histories, passes = run_passes(
         acquisition, cfg, region=region, spacing=spacing, iterations=iterations, seed=seed,
         progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
@@ -147,6 +152,8 @@ def reconstruct(
     rec = _result(last, cfg)
     # Per-sensor results (e.g. learned gains) follow the kept channels.
     rec.attrs["dropped_channels"] = np.asarray(channels.dead, dtype=np.int64)
+    if acquisition.faces is not None:
+        rec.attrs["sensor_element"] = acquisition.element.describe()
     if passes > 1:
         rec.attrs["calibration_passes"] = passes
         rec.history = _joined_histories(histories, passes - len(histories))

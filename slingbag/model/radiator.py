@@ -16,6 +16,8 @@ from ..core.cloud import MODELS, GaussianCloud
 from ..errors import InputError
 
 ALGORITHMS = ("windowed", "split")
+#: Strip width of a face, in ball widths (see :mod:`slingbag.kernels.faces`).
+FACE_STRIP = 1.0
 PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
 
 
@@ -78,12 +80,65 @@ def _per_row() -> bool:
     return ensure_init() == "cpu"
 
 
+@dataclass(frozen=True)
+class Faces:
+    """The sensors' faces as the radiator kernels take them.
+
+    Parameters
+    ----------
+    shape : int
+        :data:`slingbag.core.element.SHAPE_IDS` of ``disc`` or ``rect``.
+    table : ndarray, float32, shape (n_sensors, 11)
+        :meth:`slingbag.core.element.Element.table`.
+    """
+
+    shape: int
+    table: np.ndarray
+
+    @classmethod
+    def of(cls, element, normals):
+        """The faces of ``element`` oriented by ``normals``; None for point sensors."""
+        from ..core.element import SHAPE_IDS
+
+        if element is None or element.is_point:
+            return None
+        return cls(SHAPE_IDS[element.shape], element.table(normals))
+
+    def take(self, index) -> Faces:
+        """The faces of some sensors only."""
+        return Faces(self.shape, np.ascontiguousarray(self.table[index]))
+
+
+def faces_of(acq) -> Faces | None:
+    """The faces of an :class:`Acquisition` or :class:`SensorArray`; None for points."""
+    element = getattr(acq, "element", None)
+    return Faces.of(element, acq.normals) if element is not None else None
+
+
+def _forward_faces(args, faces: Faces, n_s, n_t, consts) -> np.ndarray:
+    from ..kernels import faces as kernels
+
+    table = _f32(faces.table).reshape(n_s, 11)
+    fs, c, t0, cut = consts[:4]
+    tail = (fs, c, t0, cut, FACE_STRIP, faces.shape)
+    if _per_row():
+        chunks = _row_chunks(n_s, len(args[1]))
+        out = np.zeros((chunks, n_s, n_t), dtype=np.float32)
+        kernels.forward_rows(*args, table, out.reshape(-1), n_t, chunks, *tail)
+        return out[0] if chunks == 1 else out.sum(axis=0)
+    out = np.zeros((n_s, n_t), dtype=np.float32)
+    kernels.forward_pairs(*args, table, out.reshape(-1), n_t, *tail)
+    return out
+
+
 def forward_signals(
-    xyz, p0, sigma, sensors, n_samples, fs, sound_speed, t0=0.0, model="gaussian"
+    xyz, p0, sigma, sensors, n_samples, fs, sound_speed, t0=0.0, model="gaussian", faces=None
 ) -> np.ndarray:
     """Signals ``(n_sensors, n_samples)`` of the balls at the sensors, float32.
 
-    Low level: plain arrays in, plain array out.  See :func:`simulate` for the friendly form.
+    Low level: plain arrays in, plain array out.  ``faces`` (:class:`Faces`) averages
+    each sensor's signal over its face (``gaussian`` model, windowed).  See
+    :func:`simulate` for the friendly form.
     """
     from ..kernels import radiator
 
@@ -93,6 +148,12 @@ def forward_signals(
     n_s, n_t = len(sensors), int(n_samples)
     if len(p0) == 0 or n_s == 0:
         return np.zeros((n_s, n_t), dtype=np.float32)
+    if faces is not None:
+        _check_faces(m, faces, n_s)
+        args = (_f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors)
+        return _forward_faces(
+            args, faces, n_s, n_t, (float(fs), float(sound_speed), float(t0), float(m.cut))
+        )
     if m.split:
         from . import gauss_split
 
@@ -132,6 +193,13 @@ def forward_signals(
     return out
 
 
+def _check_faces(m: RadiatorModel, faces: Faces, n_sensors: int) -> None:
+    if m.name != "gaussian":
+        raise InputError("--model", None, "gaussian with sensor faces (shells has none)", m.name)
+    if len(faces.table) != n_sensors:
+        raise ValueError(f"{len(faces.table)} faces for {n_sensors} sensors")
+
+
 def _row_chunks(n_sensors: int, n_balls: int) -> int:
     """Chunks of balls per sensor row so the CPU loop has enough tasks to share
     (>= 2,048), but no chunk is tiny and the copies of the signals stay few (<= 16)."""
@@ -150,6 +218,7 @@ def backward_signals(
     t0=0.0,
     model="gaussian",
     scalars=False,
+    faces=None,
 ) -> dict:
     """Gradients of ``sum(grad_signals * forward_signals(...))``.
 
@@ -166,14 +235,24 @@ def backward_signals(
     g_sigma = np.zeros(n, np.float32)
     g_scalar = np.zeros(2, np.float32)
     sensors = _f32(sensors).reshape(-1, 3)
-    if n and len(sensors) and m.split:
+    if n and len(sensors) and faces is not None:
+        from ..kernels import faces as kernels
+
+        _check_faces(m, faces, len(sensors))
+        kernels.backward(
+            _f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors,
+            _f32(faces.table).reshape(-1, 11), _f32(grad_signals).reshape(-1),
+            int(np.shape(grad_signals)[1]), g_xyz, g_p0, g_sigma, g_scalar, float(fs),
+            float(sound_speed), float(t0), float(m.cut), FACE_STRIP, faces.shape, bool(scalars),
+        )  # fmt: skip
+    elif n and len(sensors) and m.split:
         from . import gauss_split
 
         return gauss_split.backward(
             xyz, p0, sigma, sensors, grad_signals, fs, sound_speed, t0, scalars=scalars,
             arch=ensure_init(),
         )  # fmt: skip
-    if n and len(sensors):
+    elif n and len(sensors):
         radiator.backward(
             _f32(xyz).reshape(-1, 3),
             _f32(p0),
@@ -304,8 +383,9 @@ def simulate(
     # A model named, not built, is simulated in its exact form: ``gaussian`` uncut.
     m = model if isinstance(model, RadiatorModel) else RadiatorModel(str(model), algorithm="split")
     signals = forward_signals(
-        cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, m
-    )
+        cloud.xyz, cloud.p0, cloud.sigma, array.positions, n_samples, fs, sound_speed, t0, m,
+        faces_of(array),
+    )  # fmt: skip
     signals = _as_recorded(signals, fs, band, response, noise, seed)
     attrs = {"simulated_model": m.name, "noise": float(noise)}
     if band is not None:
@@ -320,4 +400,5 @@ def simulate(
         areas=array.areas,
         truth_cloud=cloud,
         attrs=attrs,
+        element=array.element,
     )
