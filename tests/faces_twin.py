@@ -95,7 +95,7 @@ def strip_terms(v, row, sigma, shape, gamma=1.0, max_strips=8):
     return out
 
 
-def signals(xyz, p0, sigma, sensors, table, shape, n_samples, fs, c, t0=0.0, gamma=1.0):
+def signals(xyz, p0, sigma, sensors, table, shape, n_samples, fs, c, t0=0.0, gamma=1.0, cut=CUT):
     t = t0 + np.arange(n_samples) / fs
     out = np.zeros((len(sensors), n_samples))
     for s, pos in enumerate(sensors):
@@ -103,6 +103,7 @@ def signals(xyz, p0, sigma, sensors, table, shape, n_samples, fs, c, t0=0.0, gam
             for reff, amp, var in strip_terms(xyz[i] - pos, table[s], sigma[i], shape, gamma):
                 sk = np.sqrt(sigma[i] ** 2 + var)
                 D = reff - c * t
-                prof = np.where(np.abs(D) < CUT * sk, D * (np.exp(-0.5 * (D / sk) ** 2) - GC), 0.0)
+                low = np.exp(-0.5 * cut**2)
+                prof = np.where(np.abs(D) < cut * sk, D * (np.exp(-0.5 * (D / sk) ** 2) - low), 0.0)
                 out[s] += p0[i] * amp * (sigma[i] / sk) ** 3 * prof
     return out

@@ -218,9 +218,11 @@ def _whole_face(R0, u1, u2, sp, A, B, b1, b2, shape: ti.template()):
 
 
 @ti.func
-def strip_term(spread, k, m, shape: ti.template()):
+def strip_term(spread, k, m, below, shape: ti.template()):
     """Strip ``k`` of ``m`` of a face of :func:`_spread` ``spread``: (effective path
-    Reff, amplitude a = share / (2 Reff), arrival variance var)."""
+    Reff, amplitude a = share / (2 Reff), arrival variance var, the cumulative moments at
+    the strip's far edge).  ``below`` holds the cumulative moments at its near edge (the
+    previous strip's far edge; zero for the first), so each edge is evaluated once."""
     R0 = spread[0]
     u1 = spread[1]
     u2 = spread[2]
@@ -233,19 +235,18 @@ def strip_term(spread, k, m, shape: ti.template()):
     reff = R0
     share = 1.0
     var = 0.0
+    above = vec3(0.0, 0.0, 0.0)
     if m == 1:
         mean_f, var1 = _whole_face(R0, u1, u2, sp, A, B, b1, b2, shape)
         reff = R0 + mean_f
         var = var1
     else:
         width = 2.0 * total / m
-        xa = -total + k * width
-        xb = xa + width
-        a0, a1, a2 = _cdf(xa, b1, b2, shape)
-        z0, z1, z2 = _cdf(xb, b1, b2, shape)
-        share = ti.max(z0 - a0, 1e-12)
-        mean_x = (z1 - a1) / share
-        var_x = ti.max((z2 - a2) / share - mean_x * mean_x, 0.0)
+        z0, z1, z2 = _cdf(-total + (k + 1) * width, b1, b2, shape)
+        above = vec3(z0, z1, z2)
+        share = ti.max(z0 - below[0], 1e-12)
+        mean_x = (z1 - below[1]) / share
+        var_x = ti.max((z2 - below[2]) / share - mean_x * mean_x, 0.0)
         if ti.static(shape == RECT):
             if b2 < _THIN * b1:
                 var_x += b2 * b2 / 3.0
@@ -257,7 +258,7 @@ def strip_term(spread, k, m, shape: ti.template()):
         var_f = ti.max(ey4 - ey2 * ey2, 0.0) * inv * inv
         reff = R0 - mean_x + mean_f
         var = var_x + var_f
-    return reff, share / (2.0 * reff), var
+    return reff, share / (2.0 * reff), var, above
 
 
 @ti.func
@@ -313,8 +314,10 @@ def _pair_forward(
     a = sigma[i]
     spread = _spread(v, face, s, shape)
     m = n_strips(spread, a, gamma)
+    below = vec3(0.0, 0.0, 0.0)
     for k in range(m):
-        reff, amp, var = strip_term(spread, k, m, shape)
+        reff, amp, var, above = strip_term(spread, k, m, below, shape)
+        below = above
         sk = ti.sqrt(a * a + var)
         ratio = a / sk
         _window_add(
@@ -463,8 +466,13 @@ def backward(
             moved_y = _spread(v + vec3(0.0, h, 0.0), face, s, shape)
             moved_z = _spread(v + vec3(0.0, 0.0, h), face, s, shape)
             m = n_strips(spread, a, gamma)
+            below = vec3(0.0, 0.0, 0.0)
+            below_x = vec3(0.0, 0.0, 0.0)
+            below_y = vec3(0.0, 0.0, 0.0)
+            below_z = vec3(0.0, 0.0, 0.0)
             for k in range(m):
-                reff, amp, var = strip_term(spread, k, m, shape)
+                reff, amp, var, above = strip_term(spread, k, m, below, shape)
+                below = above
                 sk = ti.sqrt(a * a + var)
                 r = a / sk
                 r3 = r * r * r
@@ -477,13 +485,15 @@ def backward(
                 g_reff = p0[i] * amp * r3 * s_d
                 g_amp = p0[i] * r3 * s_h
                 g_var = g_sk / (2.0 * sk)
-                # forward differences: the strip's path, share and variance as the ball moves
-                for d, moved in ti.static(enumerate([moved_x, moved_y, moved_z])):
-                    rp, ap, vp = strip_term(moved, k, m, shape)
-                    acc[d] += (g_reff * (rp - reff) + g_amp * (ap - amp) + g_var * (vp - var)) / h
                 if ti.static(with_scalars):
                     acc_c += -p0[i] * amp * r3 * s_td
                     acc_t += -p0[i] * amp * r3 * c * s_d
+                rx, ax, vx, below_x = strip_term(moved_x, k, m, below_x, shape)
+                ry, ay, vy, below_y = strip_term(moved_y, k, m, below_y, shape)
+                rz, az, vz, below_z = strip_term(moved_z, k, m, below_z, shape)
+                acc[0] += (g_reff * (rx - reff) + g_amp * (ax - amp) + g_var * (vx - var)) / h
+                acc[1] += (g_reff * (ry - reff) + g_amp * (ay - amp) + g_var * (vy - var)) / h
+                acc[2] += (g_reff * (rz - reff) + g_amp * (az - amp) + g_var * (vz - var)) / h
         for d in ti.static(range(3)):
             g_xyz[i, d] = acc[d]
         g_p0[i] = acc_p
