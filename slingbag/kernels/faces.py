@@ -10,8 +10,8 @@ a trapezoid (a rectangle: two boxcars of half-widths ``A |u.e1|`` and ``B |u.e2|
 semicircle (a disc of radius ``a``: half-width ``a sin(theta)``), and the near-field term
 ``F`` delays each part of it.
 
-The face is cut into ``m`` strips of equal width across ``x`` (``m`` grows with the spread
-over the ball's width, up to ``MAX_STRIPS``).  Each strip radiates as one Gaussian ball
+The face is cut into ``m`` strips of equal width across ``x``: ``m`` is the spread over
+``gamma`` ball widths, at most ``max_strips``.  Each strip radiates as one Gaussian ball
 term: at the strip's mean path ``R0 - mean(x) + mean(F | x)``, with the strip's share of the
 face, the amplitude of that path, and the width widened by the variance of the strip's
 arrival (its spread in ``x`` and in ``F`` along its chord):
@@ -38,7 +38,6 @@ from .radiator import _RECURRENCE_MIN_SIGMA_STEPS, _RESEED, _add, _gauss_seed, g
 
 DISC = 1
 RECT = 2
-MAX_STRIPS = 8
 # Below this ratio of its two half-widths a rectangle's spread is one boxcar, the smaller
 # half-width entering as variance (the trapezoid's closed form loses precision there).
 _THIN = 1e-2
@@ -187,10 +186,10 @@ def _spread(v, face: ti.template(), s, shape: ti.template()):
 
 
 @ti.func
-def n_strips(sp, sigma, gamma):
+def n_strips(sp, sigma, gamma, max_strips):
     """How many strips a face of spread ``sp`` is cut into for a ball ``sigma`` wide."""
     m = ti.cast(ti.ceil(sp[6] / (gamma * sigma)), ti.i32)
-    return ti.min(ti.max(m, 1), MAX_STRIPS)
+    return ti.min(ti.max(m, 1), max_strips)
 
 
 @ti.func
@@ -307,13 +306,14 @@ def _pair_forward(
     t0,
     cut,
     gamma,
+    max_strips,
     shape: ti.template(),
     atomic: ti.template(),
 ):
     v = vec3(xyz[i, 0] - sensors[s, 0], xyz[i, 1] - sensors[s, 1], xyz[i, 2] - sensors[s, 2])
     a = sigma[i]
     spread = _spread(v, face, s, shape)
-    m = n_strips(spread, a, gamma)
+    m = n_strips(spread, a, gamma, max_strips)
     below = vec3(0.0, 0.0, 0.0)
     for k in range(m):
         reff, amp, var, above = strip_term(spread, k, m, below, shape)
@@ -341,6 +341,7 @@ def forward_rows(
     t0: ti.f32,
     cut: ti.f32,
     gamma: ti.f32,
+    max_strips: ti.i32,
     shape: ti.template(),
 ):
     """The CPU layout of :func:`slingbag.kernels.radiator.forward_rows`, with faces."""
@@ -353,7 +354,7 @@ def forward_rows(
         for i in range(chunk * n_balls // n_chunks, (chunk + 1) * n_balls // n_chunks):
             _pair_forward(
                 xyz, p0, sigma, sensors, face, out, s, i, row, n_samples, fs, c, t0, cut,
-                gamma, shape, False,
+                gamma, max_strips, shape, False,
             )  # fmt: skip
 
 
@@ -371,13 +372,14 @@ def forward_pairs(
     t0: ti.f32,
     cut: ti.f32,
     gamma: ti.f32,
+    max_strips: ti.i32,
     shape: ti.template(),
 ):
     """The GPU layout (one thread per pair, atomic adds), with faces."""
     for s, i in ti.ndrange(sensors.shape[0], p0.shape[0]):
         _pair_forward(
             xyz, p0, sigma, sensors, face, out, s, i, s * n_samples, n_samples, fs, c, t0,
-            cut, gamma, shape, True,
+            cut, gamma, max_strips, shape, True,
         )  # fmt: skip
 
 
@@ -444,6 +446,7 @@ def backward(
     t0: ti.f32,
     cut: ti.f32,
     gamma: ti.f32,
+    max_strips: ti.i32,
     shape: ti.template(),
     with_scalars: ti.template(),
 ):
@@ -465,7 +468,7 @@ def backward(
             moved_x = _spread(v + vec3(h, 0.0, 0.0), face, s, shape)
             moved_y = _spread(v + vec3(0.0, h, 0.0), face, s, shape)
             moved_z = _spread(v + vec3(0.0, 0.0, h), face, s, shape)
-            m = n_strips(spread, a, gamma)
+            m = n_strips(spread, a, gamma, max_strips)
             below = vec3(0.0, 0.0, 0.0)
             below_x = vec3(0.0, 0.0, 0.0)
             below_y = vec3(0.0, 0.0, 0.0)

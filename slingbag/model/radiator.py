@@ -16,8 +16,6 @@ from ..core.cloud import MODELS, GaussianCloud
 from ..errors import InputError
 
 ALGORITHMS = ("windowed", "split")
-#: Strip width of a face, in ball widths (see :mod:`slingbag.kernels.faces`).
-FACE_STRIP = 1.0
 PAPER_SMOOTHING = 1e6  # the paper's erf smoothing constant k, 1/m
 
 
@@ -40,12 +38,19 @@ class RadiatorModel:
         ``cut`` unused, about three times faster.  Not yet the default: the reconstruction
         bench's SSIM moved by more than 0.01 with it (docs/results.md).  ``shells`` is always
         windowed.
+    face_strip, face_max_strips : float, int
+        Sensors with faces (:mod:`slingbag.kernels.faces`): the face is cut into strips
+        ``face_strip`` ball widths wide across the arrival spread, at most
+        ``face_max_strips`` of them.  Smaller strips follow the face average more closely
+        and cost more (docs/method.md).
     """
 
     name: str = "gaussian"
     cut: float = 3.0
     smoothing: float | str | None = None
     algorithm: str = "windowed"
+    face_strip: float = 1.0
+    face_max_strips: int = 8
 
     def __post_init__(self):
         if self.name not in MODELS:
@@ -119,8 +124,8 @@ def _forward_faces(args, faces: Faces, n_s, n_t, consts) -> np.ndarray:
     from ..kernels import faces as kernels
 
     table = _f32(faces.table).reshape(n_s, 11)
-    fs, c, t0, cut = consts[:4]
-    tail = (fs, c, t0, cut, FACE_STRIP, faces.shape)
+    fs, c, t0, m = consts
+    tail = (fs, c, t0, float(m.cut), float(m.face_strip), int(m.face_max_strips), faces.shape)
     if _per_row():
         chunks = _row_chunks(n_s, len(args[1]))
         out = np.zeros((chunks, n_s, n_t), dtype=np.float32)
@@ -151,9 +156,7 @@ def forward_signals(
     if faces is not None:
         _check_faces(m, faces, n_s)
         args = (_f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors)
-        return _forward_faces(
-            args, faces, n_s, n_t, (float(fs), float(sound_speed), float(t0), float(m.cut))
-        )
+        return _forward_faces(args, faces, n_s, n_t, (float(fs), float(sound_speed), float(t0), m))
     if m.split:
         from . import gauss_split
 
@@ -243,7 +246,8 @@ def backward_signals(
             _f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors,
             _f32(faces.table).reshape(-1, 11), _f32(grad_signals).reshape(-1),
             int(np.shape(grad_signals)[1]), g_xyz, g_p0, g_sigma, g_scalar, float(fs),
-            float(sound_speed), float(t0), float(m.cut), FACE_STRIP, faces.shape, bool(scalars),
+            float(sound_speed), float(t0), float(m.cut), float(m.face_strip),
+            int(m.face_max_strips), faces.shape, bool(scalars),
         )  # fmt: skip
     elif n and len(sensors) and m.split:
         from . import gauss_split
