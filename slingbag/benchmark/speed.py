@@ -389,3 +389,68 @@ def bench_ubp(
             "pairs/s"
         )
     return result
+
+
+def bench_faces(n_balls=20_000, n_samples=2048, sigma=0.1e-3, repeats=2) -> dict:
+    """Forward and forward+backward with sensor faces against point sensors: balls of
+    width ``sigma`` in a 20 x 20 x 6 mm slab 15 mm above the 12 x 12, 3 mm pitch array,
+    its sensors as points, 2 mm squares and 3 mm discs (default strips)."""
+    from ..backend import ensure_init
+    from ..core.arrays import planar_grid
+    from ..core.element import parse_element
+    from ..model.radiator import Faces, RadiatorModel, backward_signals, forward_signals
+
+    arch = ensure_init()
+    array = planar_grid(12, 12, 3e-3)
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform([-10e-3, -10e-3, 12e-3], [10e-3, 10e-3, 18e-3], (n_balls, 3))
+    p0 = rng.uniform(0.5, 1.0, n_balls)
+    sig = np.full(n_balls, sigma)
+    model = RadiatorModel(algorithm="windowed")
+    args = (array.positions, n_samples, 40e6, 1500.0, 0.0, model)
+    rows = {}
+    for spec in ("point", "rect:2e-3", "disc:3e-3"):
+        faces = Faces.of(parse_element(spec, len(array)), array.normals)
+        forward_signals(xyz[:8], p0[:8], sig[:8], *args, faces)  # compile
+        t_fwd, t_both = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out = forward_signals(xyz, p0, sig, *args, faces)
+            t_fwd.append(time.perf_counter() - t)
+            backward_signals(
+                xyz, p0, sig, array.positions, out, 40e6, 1500.0, 0.0, model, False, faces
+            )
+            t_both.append(time.perf_counter() - t)
+        rows[spec] = {"forward_s": min(t_fwd), "forward_backward_s": min(t_both)}
+    for row in rows.values():
+        row["forward_vs_point"] = row["forward_s"] / rows["point"]["forward_s"]
+        row["forward_backward_vs_point"] = (
+            row["forward_backward_s"] / rows["point"]["forward_backward_s"]
+        )
+    return {
+        "arch": arch,
+        "machine": f"{platform.processor() or platform.machine()}, {_cpu_count()} cores",
+        "balls": n_balls,
+        "sensors": len(array),
+        "samples": n_samples,
+        "sigma_m": sigma,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "faces": rows,
+    }
+
+
+def format_faces(res: dict) -> str:
+    """The text report of :func:`bench_faces`."""
+    head = (
+        f"faces: {res['balls']} balls of {res['sigma_m'] * 1e3:g} mm x {res['sensors']} sensors"
+        f" x {res['samples']} samples on {res['arch']} ({res['machine']}, load "
+        f"{res['load_average']:.1f})"
+    )
+    lines = [head]
+    for spec, row in res["faces"].items():
+        lines.append(
+            f"  {spec:10s} forward {row['forward_s']:.2f} s ({row['forward_vs_point']:.1f}x point)"
+            f", forward+backward {row['forward_backward_s']:.2f} s "
+            f"({row['forward_backward_vs_point']:.1f}x point)"
+        )
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`slingbag bench {forward,ubp,reconstruct}`: print benchmark figures and ratios."""
+"""`slingbag bench {forward,faces,ubp,reconstruct}`: print benchmark figures and ratios."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 
 def register(sub):
     p = sub.add_parser("bench", help="run a benchmark and print its figures")
-    p.add_argument("what", choices=["forward", "ubp", "reconstruct"], help="which benchmark")
+    p.add_argument(
+        "what", choices=["forward", "faces", "ubp", "reconstruct"], help="which benchmark"
+    )
     p.add_argument("--balls", type=int, default=600_000, help="forward: number of balls")
     p.add_argument("--samples", type=int, default=4096, help="forward: samples per sensor")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -20,6 +22,11 @@ def run(args) -> int:
 
         res = bench_forward(n_balls=args.balls, n_samples=args.samples)
         print(json.dumps(res, indent=2) if args.json else format_forward(res))
+    elif args.what == "faces":
+        from ..benchmark.speed import bench_faces, format_faces
+
+        res = bench_faces()
+        print(json.dumps(res, indent=2) if args.json else format_faces(res))
     elif args.what == "reconstruct":
         from ..benchmark.speed import bench_reconstruct, format_reconstruct
 
