@@ -33,6 +33,7 @@ from ..core.volume import Volume, grid_for_region
 from .params import TIMING
 from .passes import PassResult, run_passes
 from .plan import adapt_to_response
+from .speedcheck import check_sound_speed
 from .timing import expected_errors
 
 log = logging.getLogger("slingbag")
@@ -144,6 +145,7 @@ def reconstruct(
             "sensor faces in the model: %s (the acquisition's element; --element overrides)",
             acquisition.element.describe(),
         )
+    speed_check = check_sound_speed(acquisition, cfg, region=region, seed=seed)
     last, histories, passes = run_passes(
         acquisition, cfg, region=region, spacing=spacing, iterations=iterations, seed=seed,
         progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
@@ -152,6 +154,8 @@ def reconstruct(
     rec = _result(last, cfg)
     # Per-sensor results (e.g. learned gains) follow the kept channels.
     rec.attrs["dropped_channels"] = np.asarray(channels.dead, dtype=np.int64)
+    if speed_check is not None:
+        rec.attrs["sound_speed_check"] = speed_check
     if acquisition.faces is not None:
         rec.attrs["sensor_element"] = acquisition.element.describe()
     if passes > 1:
