@@ -134,39 +134,45 @@ def reconstruct(
     Calibrating the sound speed or t0 runs ``calibrate.passes`` reconstructions in turn,
     each from a fresh cloud at the values the previous pass learned (a cloud built at
     wrong values keeps a memory of them that stops its calibration short); the result is
-    the last pass's, and its history holds every pass.
+    the last pass's, and its history holds every pass.  A run that does not calibrate them
+    first checks the file's sound speed (:mod:`slingbag.fit.speedcheck`).
     """
-    check_acquisition(acquisition)
-    channels = condition(acquisition.signals)
+    channels = condition(check_acquisition(acquisition).signals)
     acquisition = clean_acquisition(acquisition, channels)
     cfg = adapt_to_response(load_config() if config is None else config, acquisition)
-    if acquisition.faces is not None:
-        log.info(
-            "sensor faces in the model: %s (the acquisition's element; --element overrides)",
-            acquisition.element.describe(),
-        )
-    speed_check = check_sound_speed(acquisition, cfg, region=region, seed=seed)
+    extra = _before_the_run(acquisition, channels, cfg, region, seed)
     last, histories, passes = run_passes(
         acquisition, cfg, region=region, spacing=spacing, iterations=iterations, seed=seed,
         progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         resume=resume, callback=callback, init_cloud=init_cloud,
     )  # fmt: skip
-    rec = _result(last, cfg)
-    # Per-sensor results (e.g. learned gains) follow the kept channels.
-    rec.attrs["dropped_channels"] = np.asarray(channels.dead, dtype=np.int64)
-    if speed_check is not None:
-        rec.attrs["sound_speed_check"] = speed_check
-    if acquisition.faces is not None:
-        rec.attrs["sensor_element"] = acquisition.element.describe()
+    rec = _result(last, cfg, extra)
     if passes > 1:
         rec.attrs["calibration_passes"] = passes
         rec.history = _joined_histories(histories, passes - len(histories))
     return rec
 
 
-def _result(last: PassResult, cfg: dict) -> Reconstruction:
+def _before_the_run(acq: Acquisition, channels, cfg: dict, region, seed) -> dict:
+    """Say which sensor faces are in the model and check the file's sound speed; the
+    result's attributes that record both, and the channels dropped (per-sensor results,
+    e.g. learned gains, follow the kept ones)."""
+    attrs = {"dropped_channels": np.asarray(channels.dead, dtype=np.int64)}
+    if acq.faces is not None:
+        attrs["sensor_element"] = acq.element.describe()
+        log.info(
+            "sensor faces in the model: %s (the acquisition's element; --element overrides)",
+            attrs["sensor_element"],
+        )
+    found = check_sound_speed(acq, cfg, region=region, seed=seed)
+    if found is not None:
+        attrs["sound_speed_check"] = found
+    return attrs
+
+
+def _result(last: PassResult, cfg: dict, extra: dict) -> Reconstruction:
     """The last pass's cloud splatted onto the output grid over the (carried) region,
-    with the attributes of the result file."""
+    with the attributes of the result file (``extra`` among them)."""
     from ..model.voxelize import voxelize
 
     plan = last.plan
@@ -186,6 +192,7 @@ def _result(last: PassResult, cfg: dict) -> Reconstruction:
         "config": to_toml(cfg),
         # The L1 weight per unit of the cloud's p0, for slingbag.loss_and_grad(l1_weight=).
         "l1_weight": (last.l1_abs or 0.0) / plan.scale,
+        **extra,
     }
     for key, val in last.learned.items():
         attrs[f"calibrated_{key}"] = val
