@@ -84,10 +84,13 @@ def run(args) -> int:
         for name, value in (("normals", acq.normals), ("areas", acq.areas))
         if value is not None
     ]
+    if acq.faces is not None:
+        extras.append(f"{acq.faces.describe()} faces")
+    listed = " and ".join([", ".join(extras[:-1]), extras[-1]] if len(extras) > 2 else extras)
     print(
         f"convert: {acq.n_sensors} sensors x {acq.n_samples} samples, fs {acq.fs / 1e6:.4g} "
         f"MHz, c {acq.sound_speed:g} m/s"
-        + (f", with {' and '.join(extras)}" if extras else "")
+        + (f", with {listed}" if extras else "")
         + f" -> {fmt}: {', '.join(str(p) for p in written)}"
     )
     return 0

@@ -81,10 +81,23 @@ def add_input_options(p):
     p.add_argument("--wavelength", type=int, default=0, help="wavelength of a multi-λ file")
     p.add_argument("--fs", type=float, default=None, help="override the sampling rate (Hz)")
     p.add_argument("--sound-speed", type=float, default=None, help="override c (m/s)")
+    add_element_option(p, "override the sensors' faces the file records")
+
+
+def add_element_option(p, what: str):
+    """``--element point|disc:D|rect:WxH`` (metres), the same face for every sensor."""
+    p.add_argument(
+        "--element",
+        default=None,
+        metavar="SPEC",
+        help=f"{what}: point, disc:DIAMETER or rect:WIDTHxHEIGHT in metres, e.g. disc:3e-3 "
+        "(disc and rect need sensor normals)",
+    )
 
 
 def read_input(args):
-    """The acquisition named by ``args.data`` in any supported format."""
+    """The acquisition named by ``args.data`` in any supported format, with ``--element``
+    replacing its sensors' faces."""
     from ..io.formats import load_acquisition
 
     return load_acquisition(
@@ -93,6 +106,7 @@ def read_input(args):
         wavelength=args.wavelength,
         fs=args.fs,
         sound_speed=args.sound_speed,
+        element=args.element,
     )
 
 

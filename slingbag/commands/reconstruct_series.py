@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError
-from .reconstruct import parse_region
+from .reconstruct import add_element_option, parse_region
 
 log = logging.getLogger("slingbag")
 
@@ -49,6 +50,7 @@ def register(sub):
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="use a running Dask scheduler"
     )
+    add_element_option(p, "the sensors' faces of every frame, overriding the files'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -64,6 +66,8 @@ def run(args) -> int:
         if value is not None and value < 1:
             raise InputError("--" + name.replace("_", "-"), None, "a positive integer", value)
     frames = expand_inputs(args.frames)
+    if args.element is not None:
+        frames = [replace(r, element=args.element) for r in frames]
     # Every frame is checked here, before any work starts: a bad one is one line and
     # leaves nothing behind, not a failed chunk an hour in.
     for ref in frames:

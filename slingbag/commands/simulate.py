@@ -10,6 +10,7 @@ import numpy as np
 from ..core.cloud import MODELS
 from ..core.geometry import parse_region
 from ..errors import InputError
+from .reconstruct import add_element_option
 
 log = logging.getLogger("slingbag")
 
@@ -93,6 +94,7 @@ def register(subparsers) -> None:
         default=None,
         help="band-pass the signals, Hz (e.g. 0.5e6,4e6)",
     )
+    add_element_option(parser, "the sensors' faces, averaged over and written to the file")
     parser.set_defaults(func=run)
 
 
@@ -157,9 +159,31 @@ def _load_inputs(args):
             kwargs["region"] = parse_region(args.region)
         if args.spacing is not None:
             kwargs["spacing"] = args.spacing
-    array = load_array(args.array)
+    array = _with_element(load_array(args.array), args)
     phantom = load_phantom(args.phantom, **kwargs)
     return phantom, array
+
+
+def _with_element(array, args):
+    """The array with ``--element``'s faces; a disc or rectangle needs its normals."""
+    from dataclasses import replace
+
+    from ..core.element import parse_element
+
+    if args.element is None:
+        return array
+    element = parse_element(args.element, len(array))
+    if element.is_point:
+        return replace(array, element=None)
+    if array.normals is None:
+        raise InputError(
+            args.array,
+            "normals",
+            f"sensor normals to orient the {element.shape} faces of --element {args.element}",
+            got="none (the sensors lie on neither a plane nor a sphere)",
+            hint="--element point, or an array with normals",
+        )
+    return replace(array, element=element)
 
 
 def _warn_if_window_short(cloud, array, args) -> None:
@@ -211,8 +235,9 @@ def run(args) -> int:
     }
     write_acquisition(args.output, acq)  # atomic: no half-written file on failure
     peak = float(np.abs(acq.signals).max())
+    faces = "" if acq.faces is None else f", {acq.faces.describe()} faces"
     print(
         f"simulated {len(phantom.cloud)} balls -> {acq.n_sensors} sensors x "
-        f"{acq.n_samples} samples ({args.model}), peak {peak:.4g}; wrote {args.output}"
+        f"{acq.n_samples} samples ({args.model}{faces}), peak {peak:.4g}; wrote {args.output}"
     )
     return 0

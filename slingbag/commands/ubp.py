@@ -60,6 +60,11 @@ def run(args) -> int:
         raise InputError("-o", None, "a file in an existing folder", got=args.output)
     region = parse_region(args.region)
     acq = read_input(args)
+    if acq.faces is not None:
+        log.info(
+            "ubp: sensor faces %s not modelled: UBP back-projects as from points",
+            acq.faces.describe(),
+        )
 
     if region is not None:
         spacing = args.spacing

@@ -176,6 +176,95 @@ class Acquisition:
 
 #: How far past the reach of its time window an array may spread (see check_acquisition).
 REACH_FACTOR = 20.0
+#: The largest element face (diameter, width or height) taken for metres, not millimetres.
+MAX_ELEMENT_SIZE = 0.1
+#: How far a rectangle's width axis may be from unit length and from the face's plane.
+AXIS_TOLERANCE = 1e-3
+
+
+def check_element(element, normals, n_sensors: int, source=None) -> None:
+    """Refuse an element that does not fit its array (SPEC section 7).
+
+    A point element (or None) always fits.  A disc or rectangle needs the array's
+    normals, one size per sensor (``(n,)`` diameters or ``(n, 2)`` width and height) in
+    ``(0, MAX_ELEMENT_SIZE]`` metres and, for a rectangle, optional unit width axes that lie
+    in each face (``|axis . normal| <= AXIS_TOLERANCE``).
+
+    Parameters
+    ----------
+    element : Element or None
+    normals : ndarray (n_sensors, 3) or None
+        The array's normals.
+    n_sensors : int
+    source : str, optional
+        The file, for the message.
+
+    Raises
+    ------
+    InputError
+        Naming ``source`` and the field of the acquisition file at fault
+        (``sensors/normals``, ``sensors/element_size``, ``sensors/element_axis``).
+    """
+    if element is None or element.is_point:
+        return
+    if normals is None:
+        raise InputError(
+            source,
+            "sensors/normals",
+            f"sensor normals to orient the {element.shape} faces",
+            got="none",
+            hint="add sensors/normals, or read the sensors as points (--element point)",
+        )
+    _check_element_size(element, n_sensors, source)
+    if element.shape == "rect" and element.axis is not None:
+        _check_element_axis(element.axis, normals, n_sensors, source)
+
+
+def _check_element_size(element, n: int, source) -> None:
+    field = "sensors/element_size"
+    want = (n,) if element.shape == "disc" else (n, 2)
+    what = "disc diameters" if element.shape == "disc" else "rectangle width and height"
+    size = element.size
+    if size is None or size.shape != want:
+        got = "none" if size is None else f"shape {size.shape}"
+        raise InputError(source, field, f"shape {want} ({what}, metres)", got=got)
+    bad = ~np.isfinite(size) | (size <= 0) | (size > MAX_ELEMENT_SIZE)
+    if bad.any():
+        value = float(size.reshape(-1)[int(np.argmax(bad.reshape(-1)))])
+        raise InputError(
+            source,
+            field,
+            f"finite sizes in (0, {MAX_ELEMENT_SIZE:g}] m",
+            got=f"{value:g} ({int(bad.sum())} of {size.size} values out of range)",
+            hint="sizes are in metres: 3 mm is 3e-3" if value > MAX_ELEMENT_SIZE else None,
+        )
+
+
+def _check_element_axis(axis, normals, n: int, source) -> None:
+    field = "sensors/element_axis"
+    if axis.shape != (n, 3):
+        raise InputError(source, field, f"shape ({n}, 3) (width axes)", got=f"shape {axis.shape}")
+    if not np.isfinite(axis).all():
+        raise InputError(source, field, "finite values", got="NaN or Inf")
+    lengths = np.linalg.norm(axis, axis=1)
+    worst = int(np.argmax(np.abs(lengths - 1)))
+    if abs(lengths[worst] - 1) > AXIS_TOLERANCE:
+        raise InputError(
+            source, field, "unit vectors", got=f"length {lengths[worst]:g} at sensor {worst}"
+        )
+    unit = np.asarray(normals, np.float64).reshape(-1, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+        tilt = np.abs(np.sum(axis / lengths[:, None] * unit, axis=1))
+    bad = ~(tilt <= AXIS_TOLERANCE)  # NaN (a zero normal) counts as bad
+    if bad.any():
+        worst = int(np.argmax(bad))
+        raise InputError(
+            source,
+            field,
+            "axes in the face (perpendicular to sensors/normals)",
+            got=f"|axis . normal| = {tilt[worst]:.3g} at sensor {worst}",
+        )
 
 
 def check_acquisition(acq: Acquisition) -> Acquisition:
@@ -188,7 +277,8 @@ def check_acquisition(acq: Acquisition) -> Acquisition:
     than its time window can cover.  A point every sensor records lies within the
     window's reach ``c (t0 + (n_samples - 1) / fs)`` of each, so no two sensors are more
     than twice that apart; an array ``REACH_FACTOR`` reaches wide is one in millimetres
-    read as metres (a 36 mm array, 36 m), which the 10 m bound at reading misses.
+    read as metres (a 36 mm array, 36 m), which the 10 m bound at reading misses.  The
+    sensors' faces must fit the array (:func:`check_element`).
 
     Raises
     ------
@@ -229,4 +319,5 @@ def check_acquisition(acq: Acquisition) -> Acquisition:
             if mm
             else "check the positions' units, fs, t0 and the sound speed",
         )
+    check_element(acq.element, acq.normals, acq.n_sensors, src)
     return acq

@@ -41,6 +41,7 @@ import os
 from pathlib import Path
 
 from ..core.acquisition import Acquisition, check_acquisition
+from ..core.element import parse_element
 from ..errors import InputError
 from ._fields import _apply_overrides, _check_override, _only_zero
 from .detect import detect_format
@@ -96,15 +97,21 @@ def read_any(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acqui
     return _apply_overrides(acq, fs, sound_speed)
 
 
-def load_acquisition(path, frame=0, wavelength=0, *, fs=None, sound_speed=None) -> Acquisition:
+def load_acquisition(
+    path, frame=0, wavelength=0, *, fs=None, sound_speed=None, element=None
+) -> Acquisition:
     """The reader for commands: :func:`read_any`, logging the format it found.
 
     Commands that take an acquisition (``reconstruct``, ``ubp``...) call this instead of
     :func:`slingbag.io.native.read_acquisition`, so every supported layout works everywhere,
     and every command refuses the same unusable acquisitions
-    (:func:`~slingbag.core.acquisition.check_acquisition`).
+    (:func:`~slingbag.core.acquisition.check_acquisition`).  ``element``, an ``--element``
+    spec (``point``, ``disc:D``, ``rect:WxH``), replaces the file's element
+    (:func:`with_element`).
     """
     acq = read_any(path, frame=frame, wavelength=wavelength, fs=fs, sound_speed=sound_speed)
+    if element is not None:
+        acq = with_element(acq, element)
     check_acquisition(acq)
     fmt = (acq.attrs or {}).get("source_format", "slingbag")
     if fmt != "slingbag":
@@ -118,6 +125,43 @@ def load_acquisition(path, frame=0, wavelength=0, *, fs=None, sound_speed=None) 
             acq.sound_speed,
         )
     return acq
+
+
+def with_element(acq: Acquisition, spec: str, option: str = "--element") -> Acquisition:
+    """``acq`` with its sensors' faces replaced by those of ``spec``.
+
+    Parameters
+    ----------
+    acq : Acquisition
+    spec : str
+        ``point``, ``disc:DIAMETER`` or ``rect:WIDTHxHEIGHT`` in metres, the same face for
+        every sensor (:func:`~slingbag.core.element.parse_element`).
+    option : str
+        The option to name in an error.
+
+    Returns
+    -------
+    Acquisition
+        A copy whose ``element`` is the new one (None for ``point``).
+
+    Raises
+    ------
+    InputError
+        A spec that does not parse, or a disc or rectangle for a file without normals
+        (naming the file and ``sensors/normals``).
+    """
+    element = parse_element(spec, acq.n_sensors, option)
+    if element.is_point:
+        return acq.replace(element=None)
+    if acq.normals is None:
+        raise InputError(
+            acq.source,
+            "sensors/normals",
+            f"sensor normals to orient the {element.shape} faces of {option} {spec}",
+            got="none",
+            hint=f"{option} point, or a file with normals",
+        )
+    return acq.replace(element=element)
 
 
 def output_format(path, to: str | None = None) -> str:
@@ -155,7 +199,20 @@ def output_format(path, to: str | None = None) -> str:
 
 
 def write_any(path, acq: Acquisition, fmt: str) -> list[Path]:
-    """Write ``acq`` in layout ``fmt`` (one of :data:`FORMATS`); returns the files written."""
+    """Write ``acq`` in layout ``fmt`` (one of :data:`FORMATS`); returns the files written.
+
+    PATATO's layout and the text layout have no field for the sensors' faces: writing an
+    acquisition with disc or rectangular elements to them leaves the element out, and says
+    so.
+    """
+    if acq.faces is not None and fmt in ("patato", TEXT_FORMAT):
+        log.warning(
+            "%s: the %s layout has no field for the sensors' faces (%s); they are left out "
+            "(slingbag and IPASC files keep them)",
+            os.fspath(path),
+            fmt,
+            acq.faces.describe(),
+        )
     if fmt == "slingbag":
         write_acquisition(path, acq)
     elif fmt == "ipasc":

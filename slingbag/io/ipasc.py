@@ -8,16 +8,24 @@ per detector under ``detectors`` (``detector_position`` in metres,
 
 IPASC has no field for the time of the first sample (``t0``): the writer adds
 ``meta_data/slingbag_t0``, which the reader uses when present.
+
+The sensors' faces (:class:`~slingbag.core.element.Element`) are IPASC's per-detector
+``detector_geometry_type`` and ``detector_geometry``: a disc is ``CIRCULAR`` (IPASC's
+circle, given by its radius), a rectangle a flat ``CUBOID`` ``[width, height, 0]``.  IPASC
+does not say how a cuboid turns about ``detector_orientation``, so the width lies along
+the element's default axis unless slingbag's ``slingbag_element_axis`` gives it.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import h5py
 import numpy as np
 
-from ..core.acquisition import Acquisition
+from ..core.acquisition import Acquisition, check_element
+from ..core.element import Element
 from ..errors import InputError
 from ._fields import (
     T0_KEY,
@@ -43,13 +51,21 @@ from .native import (
     _require_finite,
 )
 
+log = logging.getLogger("slingbag")
+
 IPASC_DATA = "binary_time_series_data"
 IPASC_META = "meta_data"
 IPASC_DEVICE = "meta_data_device"
+# slingbag's additions to the device: the element's shape (in ``general``), and per
+# detector a rectangle's width axis and the area when the geometry is the element's face.
+SHAPE_KEY = "slingbag_element_shape"
+AXIS_KEY = "slingbag_element_axis"
+AREA_KEY = "slingbag_area"
 
 
 def _ipasc_detectors(f, source, n_detectors):
-    """Positions, normals (or None) and areas (or None) of the IPASC detectors, in order."""
+    """Positions, normals (or None), areas (or None) and the element (or None) of the
+    IPASC detectors, in order."""
     device = f.get(IPASC_DEVICE)
     if not isinstance(device, h5py.Group):
         raise InputError(source, IPASC_DEVICE, "a group 'meta_data_device' (the IPASC device)")
@@ -65,53 +81,70 @@ def _ipasc_detectors(f, source, n_detectors):
             f"{n_detectors} detection elements (one per row of {IPASC_DATA})",
             got=len(names),
         )
-    positions = np.empty((n_detectors, 3))
-    orientations = np.empty((n_detectors, 3))
-    have_orientation = True
-    radii_or_faces = []
-    for i, name in enumerate(names):
-        element = group[name]
-        where = f"{field}/{name}"
-        if not isinstance(element, h5py.Group):
-            raise InputError(source, where, "a group describing one detection element")
-        pos = _scalar(
-            element,
-            "detector_position",
-            source,
-            f"{where}/detector_position",
-            required=True,
-            what="a dataset 'detector_position' (3 floats, metres)",
-        )
-        if pos.size != 3:
-            raise InputError(
-                source, f"{where}/detector_position", "3 floats (metres)", got=f"{pos.size}"
-            )
-        positions[i] = pos
-        orient = _scalar(
-            element,
-            "detector_orientation",
-            source,
-            f"{where}/detector_orientation",
-            required=False,
-            what="3 floats",
-        )
-        if orient is None or orient.size != 3:
-            have_orientation = False
-        else:
-            orientations[i] = orient
-        radii_or_faces.append(_ipasc_area(element))
+    found = [_ipasc_detector(group[name], source, f"{field}/{name}") for name in names]
+    positions = np.array([d["position"] for d in found], dtype=np.float64)
     _check_positions(positions, source, f"{field}/*/detector_position")
     normals = None
-    if have_orientation:
+    if all(d["orientation"] is not None for d in found):
+        orientations = np.array([d["orientation"] for d in found], dtype=np.float64)
         normals = _normalised_normals(orientations, source, f"{field}/*/detector_orientation")
     areas = None
-    if all(a is not None for a in radii_or_faces):
-        areas = np.array(radii_or_faces, dtype=np.float64)
-    return positions, normals, areas
+    if all(d["area"] is not None for d in found):
+        areas = np.array([d["area"] for d in found], dtype=np.float64)
+    element = None
+    if _geometry_is_face(device, f.get(IPASC_META)):
+        element = _ipasc_element(found, normals, source, field)
+    return positions, normals, areas, element
 
 
-def _ipasc_area(element):
-    """A detector's area from its IPASC geometry, where the geometry type defines one."""
+def _ipasc_detector(element, source, where) -> dict:
+    """One detection element: its position, orientation (or None), face (or None: see
+    :func:`_ipasc_face`), area (or None) and slingbag's width axis (or None)."""
+    if not isinstance(element, h5py.Group):
+        raise InputError(source, where, "a group describing one detection element")
+    pos = _scalar(
+        element,
+        "detector_position",
+        source,
+        f"{where}/detector_position",
+        required=True,
+        what="a dataset 'detector_position' (3 floats, metres)",
+    )
+    if pos.size != 3:
+        raise InputError(
+            source, f"{where}/detector_position", "3 floats (metres)", got=f"{pos.size}"
+        )
+    orient = _scalar(
+        element,
+        "detector_orientation",
+        source,
+        f"{where}/detector_orientation",
+        required=False,
+        what="3 floats",
+    )
+    face = _ipasc_face(element)
+    area = _scalar(
+        element, AREA_KEY, source, f"{where}/{AREA_KEY}", required=False, what="an area (m^2)"
+    )
+    axis = _scalar(
+        element, AXIS_KEY, source, f"{where}/{AXIS_KEY}", required=False, what="3 floats"
+    )
+    return {
+        "position": pos,
+        "orientation": orient if orient is not None and orient.size == 3 else None,
+        "face": face,
+        "area": float(area[0]) if area is not None and area[0] > 0 else _face_area(face),
+        "axis": axis if axis is not None and axis.size == 3 else None,
+    }
+
+
+def _ipasc_face(element):
+    """A detector's face from its IPASC geometry, or None.
+
+    ``("disc", [diameter])`` for ``CIRCULAR`` (IPASC gives the radius), ``("rect", [width,
+    height])`` for ``CUBOID`` (:func:`_cuboid_face`); None without a geometry, for
+    ``SPHERE`` and ``MESH`` (not a flat face), and for values of the wrong count.
+    """
     kind = element.get("detector_geometry_type")
     size = element.get("detector_geometry")
     if not isinstance(kind, h5py.Dataset) or not isinstance(size, h5py.Dataset):
@@ -120,15 +153,82 @@ def _ipasc_area(element):
     if size.dtype.kind not in "fiu":
         return None
     values = np.asarray(size[()], dtype=np.float64).reshape(-1)
-    if not np.isfinite(values).all() or (values <= 0).any():
-        return None
     if kind == "CIRCULAR" and values.size == 1:
-        return float(np.pi * values[0] ** 2)
+        return "disc", 2 * values
     if kind == "CUBOID" and values.size == 3:
-        # The sensitive face of a flat element: its two largest extents.
-        a, b = np.sort(values)[1:]
-        return float(a * b)
+        return "rect", _cuboid_face(values)
     return None
+
+
+def _cuboid_face(extents: np.ndarray) -> np.ndarray:
+    """Width and height of a cuboid detector's sensitive face.
+
+    IPASC gives the extents along x1, x2, x3 before the orientation transform; pacfish's
+    examples orient x3 along ``detector_orientation`` and make it the thinnest (the
+    depth).  The face is the other two, width first; a file whose thinnest extent is
+    another one is read with that one as the depth.
+    """
+    depth = 2 if extents[2] <= np.min(extents) or not np.isfinite(extents).all() else None
+    if depth is None:
+        depth = int(np.argmin(extents))
+    return np.delete(extents, depth)
+
+
+def _face_area(face):
+    """The area of a face (m^2), or None when the face gives none."""
+    if face is None or not np.isfinite(face[1]).all() or (face[1] <= 0).any():
+        return None
+    if face[0] == "disc":
+        return float(np.pi * (face[1][0] / 2) ** 2)
+    return float(np.prod(face[1]))
+
+
+def _geometry_is_face(device, meta) -> bool:
+    """Whether the detectors' geometry describes their faces.
+
+    slingbag writes ``general/slingbag_element_shape``: ``point`` when the geometry only
+    carries the areas of point sensors.  A file slingbag wrote before it recorded
+    elements (``meta_data/slingbag_t0`` without that field) used the geometry for areas
+    only, too.  Any other file's geometry is its detectors' faces.
+    """
+    general = device.get("general")
+    marker = general.get(SHAPE_KEY) if isinstance(general, h5py.Group) else None
+    if isinstance(marker, h5py.Dataset):
+        return _plain(marker[()]) != "point"
+    return not (isinstance(meta, h5py.Group) and T0_KEY in meta)
+
+
+def _ipasc_element(found, normals, source, field):
+    """One :class:`Element` from the detectors' faces, or None for point sensors.
+
+    Detectors whose geometry slingbag cannot use as a face (none, SPHERE, MESH, mixed
+    types, sizes that are not finite and in (0, 0.1] m) and faces without orientations
+    are read as points, with a warning when some geometry was there.
+    """
+    faces = [d["face"] for d in found]
+    if all(face is None for face in faces):
+        return None
+    kinds = {face[0] if face else None for face in faces}
+    sizes = np.array([face[1] for face in faces]) if None not in kinds else None
+    why = None
+    if len(kinds) > 1:
+        why = "not every detector has the same CIRCULAR or CUBOID geometry"
+    elif not np.any(sizes):
+        return None  # zero radius / zero extents: points
+    elif not (np.isfinite(sizes).all() and (sizes > 0).all() and sizes.max() <= 0.1):
+        why = "face sizes are not all finite and in (0, 0.1] m"
+    elif normals is None:
+        why = "faces need every detector_orientation"
+    if why:
+        log.warning("%s: %s/*/detector_geometry: %s; sensors read as points", source, field, why)
+        return None
+    shape = kinds.pop()
+    axes = [d["axis"] for d in found]
+    axis = np.array(axes) if shape == "rect" and all(a is not None for a in axes) else None
+    element = Element(shape, sizes.reshape(-1) if shape == "disc" else sizes, axis)
+    with _field_named(source, f"{field}/*/{AXIS_KEY}"):
+        check_element(element, normals, len(found), source)
+    return element
 
 
 def _ipasc_signals(f, source, frame, wavelength):
@@ -231,8 +331,10 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
     -------
     Acquisition
         ``normals`` from ``detector_orientation`` (scaled to unit length) when every
-        detector has one; ``areas`` from ``CIRCULAR``/``CUBOID`` detector geometries;
-        ``t0`` from ``meta_data/slingbag_t0`` when present, else 0.
+        detector has one; ``areas`` from ``CIRCULAR``/``CUBOID`` detector geometries
+        (or slingbag's ``slingbag_area``); ``element`` a disc (``CIRCULAR``) or a
+        rectangle (``CUBOID``) when every detector has that geometry and an orientation,
+        else None (points); ``t0`` from ``meta_data/slingbag_t0`` when present, else 0.
 
     Raises
     ------
@@ -255,7 +357,7 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
             meta, T0_KEY, source, f"{IPASC_META}/{T0_KEY}", required=False, what="t0 (s)"
         )
         t0 = float(t0_values[0]) if t0_values is not None else 0.0
-        positions, normals, areas = _ipasc_detectors(f, source, n_det)
+        positions, normals, areas, element = _ipasc_detectors(f, source, n_det)
         attrs = _ipasc_attrs(meta, fr, wl, n_wl)
     return _selected_frame(
         source,
@@ -268,6 +370,7 @@ def read_ipasc(path, *, frame=0, wavelength=0, fs=None, sound_speed=None) -> Acq
         normals=normals,
         areas=areas,
         attrs=attrs,
+        element=element,
     )
 
 
@@ -294,14 +397,11 @@ def _ipasc_dictionaries(acq: Acquisition, signals: np.ndarray):
     if wavelength is not None:
         meta["acquisition_wavelengths"] = np.array([wavelength * 1e-9])
     detectors = {}
-    areas = acq.areas
     for i in range(acq.n_sensors):
         element = {"detector_position": np.asarray(acq.positions[i], dtype=np.float64)}
         if acq.normals is not None:
             element["detector_orientation"] = np.asarray(acq.normals[i], dtype=np.float64)
-        if areas is not None:
-            element["detector_geometry_type"] = "CIRCULAR"
-            element["detector_geometry"] = float(np.sqrt(areas[i] / np.pi))
+        element.update(_ipasc_geometry(acq, i))
         detectors[str(i).zfill(10)] = element
     device = {
         "general": {
@@ -309,11 +409,44 @@ def _ipasc_dictionaries(acq: Acquisition, signals: np.ndarray):
             "field_of_view": _field_of_view(acq),
             "num_detectors": int(acq.n_sensors),
             "num_illuminators": 0,
+            SHAPE_KEY: "point" if acq.faces is None else acq.faces.shape,
         },
         "illuminators": {},
         "detectors": detectors,
     }
     return meta, device
+
+
+def _ipasc_geometry(acq: Acquisition, i: int) -> dict:
+    """Detector ``i``'s IPASC geometry: its face, or the area of a point sensor.
+
+    A disc is IPASC's ``CIRCULAR`` (its radius), a rectangle a ``CUBOID`` of extents
+    ``[width, height, 0]`` (flat, x3 along the orientation) with slingbag's width axis
+    beside it when the element has one; the area then goes in ``slingbag_area``.  A point
+    sensor with an area is the ``CIRCULAR`` disc of that area (``slingbag_element_shape =
+    "point"`` tells slingbag's reader it is no face).
+    """
+    face, areas = acq.faces, acq.areas
+    if face is None:
+        if areas is None:
+            return {}
+        return {
+            "detector_geometry_type": "CIRCULAR",
+            "detector_geometry": float(np.sqrt(areas[i] / np.pi)),
+        }
+    if face.shape == "disc":
+        out = {"detector_geometry_type": "CIRCULAR", "detector_geometry": float(face.size[i] / 2)}
+    else:
+        width, height = (float(v) for v in face.size[i])
+        out = {
+            "detector_geometry_type": "CUBOID",
+            "detector_geometry": np.array([width, height, 0.0]),
+        }
+        if face.axis is not None:
+            out[AXIS_KEY] = np.asarray(face.axis[i], dtype=np.float64)
+    if areas is not None:
+        out[AREA_KEY] = float(areas[i])
+    return out
 
 
 def _field_of_view(acq: Acquisition) -> np.ndarray:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from ..core.acquisition import Acquisition, SensorArray
+from ..core.acquisition import Acquisition, SensorArray, check_element
 from ..core.cloud import GaussianCloud
+from ..core.element import SHAPES, Element
 from ..core.geometry import MAX_COORDINATE
 from ..core.volume import Volume
 from ..errors import InputError
@@ -412,6 +413,68 @@ def _read_sensor_extras(f, source, n_sensors):
     return normals, areas
 
 
+def _read_element(f, source, n_sensors, normals) -> Element | None:
+    """The sensors' faces (SPEC section 7), or None for point sensors.
+
+    The attribute ``element_shape`` of the ``sensors`` group names the shape;
+    ``sensors/element_size`` holds ``(n,)`` disc diameters or ``(n, 2)`` rectangle widths
+    and heights, ``sensors/element_axis`` (rectangles, optional) the width axes.
+    """
+    group = f.get("sensors")
+    if not isinstance(group, h5py.Group) or "element_shape" not in group.attrs:
+        return None
+    shape = _plain(group.attrs["element_shape"])
+    if isinstance(shape, list) and len(shape) == 1:
+        shape = shape[0]
+    if shape not in SHAPES:
+        raise InputError(
+            source, "sensors attribute element_shape", "one of " + ", ".join(SHAPES), repr(shape)
+        )
+    if shape == "point":
+        return None
+    what = "(n_sensors,) disc diameters" if shape == "disc" else "(n_sensors, 2) width, height"
+    if normals is None:
+        check_element(Element(shape), None, n_sensors, source)  # names sensors/normals
+    size = _read_array(
+        f,
+        "sensors/element_size",
+        source,
+        ndim=1 if shape == "disc" else 2,
+        dtype=np.float64,
+        what=f"{what}, metres",
+    )
+    axis = None
+    if shape == "rect":
+        axis = _read_array(
+            f,
+            "sensors/element_axis",
+            source,
+            ndim=2,
+            dtype=np.float64,
+            required=False,
+            what="(n_sensors, 3) unit width axes",
+        )
+        if axis is not None and axis.shape != (n_sensors, 3):
+            raise InputError(
+                source, "sensors/element_axis", f"shape ({n_sensors}, 3)", f"shape {axis.shape}"
+            )
+    element = Element(shape, size, axis)
+    check_element(element, normals, n_sensors, source)
+    return element
+
+
+def _write_element(f, element: Element | None) -> None:
+    """``element_shape`` on ``sensors``, with ``element_size`` and ``element_axis``."""
+    if element is None:
+        return
+    _write_attr(f["sensors"].attrs, "element_shape", element.shape)
+    if element.is_point:
+        return
+    f.create_dataset("sensors/element_size", data=np.asarray(element.size, np.float64))
+    if element.shape == "rect" and element.axis is not None:
+        f.create_dataset("sensors/element_axis", data=np.asarray(element.axis, np.float64))
+
+
 def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
     """Read and check one frame of sensor signals.
 
@@ -426,15 +489,16 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
     Returns
     -------
     Acquisition
-        With ``source`` set to ``path`` and any extra root attributes in ``attrs``.
+        With ``source`` set to ``path``, any extra root attributes in ``attrs`` and the
+        sensors' faces in ``element`` (None for point sensors).
 
     Raises
     ------
     InputError
         On the first problem found (a missing dataset or attribute, a shape that
         disagrees, NaN or Inf, positions beyond 10 m that look like millimetres, a sampling
-        rate or sound speed out of physical range), naming the file, the field and what
-        was expected.
+        rate or sound speed out of physical range, an element that does not fit the
+        array), naming the file, the field and what was expected.
     """
     with _open_for_reading(path, "slingbag acquisition") as (f, source):
         _check_format(f.attrs, source, ACQUISITION_FORMAT)
@@ -452,6 +516,7 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
             )
         _require_finite(signals, source, "signals")
         normals, areas = _read_sensor_extras(f, source, len(signals))
+        element = _read_element(f, source, len(signals), normals)
         fs = _float_attr(f.attrs, "fs", source)
         _check_fs(fs, source)
         sound_speed = _float_attr(f.attrs, "sound_speed", source)
@@ -486,6 +551,7 @@ def read_acquisition(path, *, frame: int | None = None) -> Acquisition:
             source=source,
             attrs=_extra_attrs(f.attrs, _ACQ_RESERVED),
             impulse_response=response,
+            element=element,
         )
 
 
@@ -521,6 +587,7 @@ def write_acquisition(path, acq: Acquisition) -> None:
             f.create_dataset("sensors/normals", data=np.asarray(acq.normals, np.float64))
         if acq.areas is not None:
             f.create_dataset("sensors/areas", data=np.asarray(acq.areas, np.float64))
+        _write_element(f, acq.element)
         if acq.impulse_response is not None:
             f.create_dataset(
                 "sensors/impulse_response", data=np.asarray(acq.impulse_response, np.float64)

@@ -30,11 +30,14 @@ class FrameRef:
     path: str
     frame: int = 0
     wavelength: int = 0
+    element: str | None = None  # an --element spec replacing the file's sensor faces
 
     def load(self) -> Acquisition:
         from ..io.formats import load_acquisition
 
-        return load_acquisition(self.path, frame=self.frame, wavelength=self.wavelength)
+        return load_acquisition(
+            self.path, frame=self.frame, wavelength=self.wavelength, element=self.element
+        )
 
     def label(self) -> str:
         return f"{self.path}[{self.frame}]"
@@ -119,8 +122,12 @@ def _fingerprint_item(item) -> str:
         h = hashlib.sha1(np.ascontiguousarray(item.signals).tobytes())
         h.update(np.ascontiguousarray(item.positions).tobytes())
         h.update(repr((item.fs, item.sound_speed, item.t0)).encode())
+        if item.element is not None:
+            h.update(repr(item.element).encode())
         return "mem:" + h.hexdigest()
     st = os.stat(item.path)
-    return (
+    key = (
         f"{os.path.abspath(item.path)}:{item.frame}:{item.wavelength}:{st.st_size}:{st.st_mtime_ns}"
     )
+    # Faces given on the command line change the model: parts made with others are not reused.
+    return key if item.element is None else f"{key}:element={item.element}"
