@@ -203,6 +203,7 @@ class GridOperator:
             a.t0,
             self.model,
             faces=faces_of(a),
+            positions=False,
         )
         return grads["p0"].astype(np.float64).reshape(self.shape)
 

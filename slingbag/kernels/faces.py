@@ -465,9 +465,12 @@ def backward(
     max_strips: ti.i32,
     shape: ti.template(),
     with_scalars: ti.template(),
+    with_positions: ti.template(),
 ):
     """Gradients of ``sum(grad_out * forward(...))``, as
-    :func:`slingbag.kernels.radiator.backward` (one thread per ball)."""
+    :func:`slingbag.kernels.radiator.backward` (one thread per ball).  Without
+    ``with_positions`` the position gradients are left at zero (the model-based operator's
+    adjoint needs the amplitudes' alone) and the strip geometry is not differentiated."""
     for i in range(p0.shape[0]):
         a = sigma[i]
         acc = vec3(0.0, 0.0, 0.0)
@@ -481,9 +484,13 @@ def backward(
             )
             spread = _spread(v, face, s, shape)
             h = _GEOM_STEP
-            moved_x = _spread(v + vec3(h, 0.0, 0.0), face, s, shape)
-            moved_y = _spread(v + vec3(0.0, h, 0.0), face, s, shape)
-            moved_z = _spread(v + vec3(0.0, 0.0, h), face, s, shape)
+            moved_x = spread
+            moved_y = spread
+            moved_z = spread
+            if ti.static(with_positions):
+                moved_x = _spread(v + vec3(h, 0.0, 0.0), face, s, shape)
+                moved_y = _spread(v + vec3(0.0, h, 0.0), face, s, shape)
+                moved_z = _spread(v + vec3(0.0, 0.0, h), face, s, shape)
             m = n_strips(spread, a, gamma, max_strips)
             below = vec3(0.0, 0.0, 0.0)
             below_x = vec3(0.0, 0.0, 0.0)
@@ -507,12 +514,13 @@ def backward(
                 if ti.static(with_scalars):
                     acc_c += -p0[i] * amp * r3 * s_td
                     acc_t += -p0[i] * amp * r3 * c * s_d
-                rx, ax, vx, below_x = strip_term(moved_x, k, m, below_x, shape)
-                ry, ay, vy, below_y = strip_term(moved_y, k, m, below_y, shape)
-                rz, az, vz, below_z = strip_term(moved_z, k, m, below_z, shape)
-                acc[0] += (g_reff * (rx - reff) + g_amp * (ax - amp) + g_var * (vx - var)) / h
-                acc[1] += (g_reff * (ry - reff) + g_amp * (ay - amp) + g_var * (vy - var)) / h
-                acc[2] += (g_reff * (rz - reff) + g_amp * (az - amp) + g_var * (vz - var)) / h
+                if ti.static(with_positions):
+                    rx, ax, vx, below_x = strip_term(moved_x, k, m, below_x, shape)
+                    ry, ay, vy, below_y = strip_term(moved_y, k, m, below_y, shape)
+                    rz, az, vz, below_z = strip_term(moved_z, k, m, below_z, shape)
+                    acc[0] += (g_reff * (rx - reff) + g_amp * (ax - amp) + g_var * (vx - var)) / h
+                    acc[1] += (g_reff * (ry - reff) + g_amp * (ay - amp) + g_var * (vy - var)) / h
+                    acc[2] += (g_reff * (rz - reff) + g_amp * (az - amp) + g_var * (vz - var)) / h
         for d in ti.static(range(3)):
             g_xyz[i, d] = acc[d]
         g_p0[i] = acc_p

@@ -222,11 +222,14 @@ def backward_signals(
     model="gaussian",
     scalars=False,
     faces=None,
+    positions=True,
 ) -> dict:
     """Gradients of ``sum(grad_signals * forward_signals(...))``.
 
     Returns a dict with ``xyz (N, 3)``, ``p0 (N,)``, ``sigma (N,)`` (float32) and, when
-    ``scalars``, ``sound_speed`` and ``t0`` (floats).
+    ``scalars``, ``sound_speed`` and ``t0`` (floats).  With ``faces``, ``positions=False``
+    leaves ``xyz`` at zero and skips differentiating the faces' geometry (an adjoint for
+    the amplitudes alone).
     """
     from ..kernels import radiator
 
@@ -247,7 +250,7 @@ def backward_signals(
             _f32(faces.table).reshape(-1, 11), _f32(grad_signals).reshape(-1),
             int(np.shape(grad_signals)[1]), g_xyz, g_p0, g_sigma, g_scalar, float(fs),
             float(sound_speed), float(t0), float(m.cut), float(m.face_strip),
-            int(m.face_max_strips), faces.shape, bool(scalars),
+            int(m.face_max_strips), faces.shape, bool(scalars), bool(positions),
         )  # fmt: skip
     elif n and len(sensors) and m.split:
         from . import gauss_split
