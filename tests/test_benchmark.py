@@ -205,6 +205,8 @@ def test_benchmark_command(tmp_path):
         ["--array", "nope.txt"],
         ["--array", "planar:4x4:1e-3", "--response", "2e6"],
         ["--array", "planar:4x4:1e-3", "--methods", "ubp,nonsense"],
+        ["--array", "planar:4x4:1e-3", "--element", "disc"],
+        ["--array", "planar:4x4:1e-3", "--element", "rect:2"],
     ],
 )
 def test_benchmark_command_bad_input(args, tmp_path):
@@ -247,3 +249,128 @@ def test_model_based_beats_ubp_on_a_ci_case():
     # The matrix-free solve holds far less than the explicit system matrix would.
     assert rows["mb"]["system_matrix_bytes"] > 5 * rows["mb"]["peak_memory_bytes"], rows
     assert volumes["mb"].data.min() >= 0
+
+
+def test_fermat_crossing_is_the_least_time_path_and_obeys_snell():
+    from slingbag.benchmark.exact import fermat_crossing, layered_path
+
+    rng = np.random.default_rng(5)
+    depth, c1, c2 = 8e-3, 1500.0, 1560.0
+    height, lateral = rng.uniform(0.5e-3, 12e-3, 50), rng.uniform(0, 25e-3, 50)
+    x = fermat_crossing(depth, height, lateral, c1, c2)
+    for h, lat, xi in zip(height, lateral, x, strict=True):
+        grid = np.linspace(0, lat, 200001)
+        t = np.hypot(depth, grid) / c1 + np.hypot(h, lat - grid) / c2
+        assert abs(xi - grid[np.argmin(t)]) <= 2 * lat / 200000 + 1e-12
+    sin1, sin2 = x / np.hypot(depth, x), (lateral - x) / np.hypot(height, lateral - x)
+    np.testing.assert_allclose(sin1 / c1, sin2 / c2, rtol=1e-9, atol=1e-15)
+    # One medium: the straight ray, spreading 1/R.  On the axis, the paraxial spread
+    # L = h + D c1 / c2 (the image of the source through the interface).
+    time, spread, length = layered_path(depth, height, lateral, c1, c1)
+    r = np.hypot(depth + height, lateral)
+    np.testing.assert_allclose(time, r / c1, rtol=1e-12)
+    np.testing.assert_allclose(spread, r, rtol=1e-9)
+    np.testing.assert_allclose(length, r, rtol=1e-12)
+    _, spread, _ = layered_path(depth, height, 0.0, c1, c2)
+    np.testing.assert_allclose(spread, height + depth * c1 / c2, rtol=1e-12)
+
+
+def test_tissue_layer_delays_a_source_by_the_fermat_time():
+    """A sphere in tissue beyond 8 mm of water: its running integral H at the sampling
+    edges is exactly the parabola A (b_u^2 - (u - c1 T)^2), u = c1 t, with T the Fermat
+    time, b_u = b c1 / c2 and A = c2 / (4 c1 L), L the ray tube's spread."""
+    from slingbag.benchmark.exact import layered_path
+
+    depth, c1, c2, b = 8e-3, 1500.0, 1560.0, 0.2e-3
+    source = np.array([[6e-3, -3e-3, 15e-3]])
+    kw = dict(fs=FS, n_samples=1000, sound_speed=c1)
+    sig = simulate_spheres(
+        source, np.ones(1), b, np.zeros((1, 3)), layer=(depth, c2), normals=[[0, 0, 1]], **kw
+    )[0]
+    du = c1 / FS
+    h = np.cumsum(sig) * du  # H at the edge after each sample
+    u = (np.arange(1, 1001) - 0.5) * du
+    inside = h > 1e-6 * h.max()
+    c2_, c1_, c0_ = np.polyfit(u[inside], h[inside], 2)
+    amp, centre = -c2_, c1_ / (2 * -c2_)
+    half = np.sqrt(c0_ / amp + centre**2)
+    t, spread, _ = layered_path(depth, 15e-3 - depth, np.hypot(6e-3, 3e-3), c1, c2)
+    assert centre == pytest.approx(c1 * t, rel=1e-9)
+    assert half == pytest.approx(b * c1 / c2, rel=1e-6)
+    assert amp == pytest.approx(c2 / (4 * c1 * spread), rel=1e-6)
+    straight = simulate_spheres(source, np.ones(1), b, np.zeros((1, 3)), **kw)[0]
+    assert np.argmax(sig) < np.argmax(straight)  # tissue is faster: earlier than water
+
+
+def test_attenuation_filter_is_causal_with_the_power_law_magnitude():
+    n, a0, path = 8192, 0.5, 0.03
+    phi = conditions.attenuation_exponent(n, FS, a0)
+    f = np.fft.rfftfreq(n, 1 / FS)
+    alpha = a0 * conditions.NEPER_PER_DB * 100 * f / 1e6  # Np/m
+    np.testing.assert_allclose(np.abs(np.exp(path * phi)), np.exp(-alpha * path), rtol=1e-9)
+    h = np.fft.irfft(np.exp(path * phi), n)
+    assert (h[n // 2 :] ** 2).sum() < 1e-10 * (h**2).sum()  # nothing before time 0
+    assert h.sum() == pytest.approx(1.0)  # no loss at DC
+    # With a reference frequency its phase there is removed (phase velocity = nominal).
+    shifted = conditions.attenuation_exponent(n, FS, a0, reference=5e6)
+    k = np.argmin(np.abs(f - 5e6))
+    assert phi.imag[k] < 0 and abs(shifted.imag[k]) < 1e-9 * abs(phi.imag[k])
+
+
+def test_attenuated_source_spectrum_falls_as_exp_minus_alpha_r():
+    r = 30e-3
+    kw = dict(fs=FS, n_samples=4096, sound_speed=C)
+    args = (np.array([[0, 0, r]]), np.ones(1), 0.03e-3, np.zeros((1, 3)))
+    plain = simulate_spheres(*args, **kw)[0]
+    lossy = simulate_spheres(*args, attenuation=0.5, **kw)[0]
+    f = np.fft.rfftfreq(4096, 1 / FS)
+    s0, s1 = np.abs(np.fft.rfft(plain)), np.abs(np.fft.rfft(lossy))
+    band = (f >= 1e6) & (f <= 10e6)
+    alpha = 0.5 * conditions.NEPER_PER_DB * 100 * f[band] / 1e6
+    np.testing.assert_allclose(s1[band] / s0[band], np.exp(-alpha * r), rtol=1e-3)
+    # Sources are grouped by distance: two at 30 and 45 mm each keep their own loss.
+    two = simulate_spheres(
+        np.array([[0, 0, r], [0, 0, 45e-3]]), np.ones(2), 0.03e-3, np.zeros((1, 3)),
+        attenuation=0.5, **kw,
+    )[0]  # fmt: skip
+    far = simulate_spheres(
+        np.array([[0, 0, 45e-3]]), np.ones(1), 0.03e-3, np.zeros((1, 3)), attenuation=0.5, **kw
+    )[0]
+    np.testing.assert_allclose(two, lossy + far, atol=1e-12 * np.abs(lossy).max())
+
+
+def test_real_system_cases_and_unchanged_cache_keys(tmp_path):
+    # Cases without the new fields keep the keys their cached data were written under.
+    if suite.DATA_VERSION == 1:
+        assert suite._case_key(suite.SUITE[0]) == "2bc9d5b7eeb6"
+        assert suite._case_key(suite.CI_SUITE[0]) == "8339eae0eb31"
+    real = suite.select(tags=["real"])
+    assert len(real) >= 9 and not set(real) & set(suite.CI_SUITE)
+    names = {c.name for c in suite.SUITE}
+    for case in real:
+        if case.element and "hemisphere" in case.array:
+            assert case.name.replace("3mm discs", "points") in names
+    assert len({suite._case_key(c) for c in suite.SUITE}) == len(suite.SUITE)
+    # A small case with square faces: the file carries them and the normals.
+    case = suite.Case(
+        "tiny faces", "small vessels", "planar:3x3:3e-3", samples=768, element="rect:2e-3"
+    )
+    acq = suite.case_data(case, tmp_path)
+    assert acq.element.shape == "rect" and acq.normals is not None
+    np.testing.assert_allclose(acq.element.size, np.full((9, 2), 2e-3))
+    again = suite.case_data(case, tmp_path)  # read back from the cache
+    assert again.element.shape == "rect" and np.array_equal(again.signals, acq.signals)
+    assert "exact face average" in acq.attrs["simulated_faces"]
+
+
+def test_lab_cases_carry_the_element():
+    cases = suite.lab_cases("planar:4x4:2e-3", element="disc:3e-3", response=(2e6, 0.6))
+    assert {c.element for c in cases} == {"disc:3e-3"}
+    assert all(c.name.endswith("disc:3e-3") for c in cases)
+    assert {c.element for c in suite.lab_cases("planar:4x4:2e-3", element="point")} == {None}
+    assert suite.lab_cases("planar:4x4:2e-3")[0] == suite.lab_cases("planar:4x4:2e-3")[0]
+
+
+def test_planar_depth_can_be_set_per_case():
+    planar = suite.load_case_array("planar:8x8:2e-3")
+    assert np.allclose(suite.phantom_centre(planar, 35e-3), [0, 0, 35e-3])

@@ -1,5 +1,7 @@
 """What happens to the pressure between the object and the file: band limits, a real
-transducer's causal response, noise and faulty channels.
+transducer's causal response, noise, faulty channels and the frequency power-law
+attenuation of tissue (its minimum-phase filter, applied by path in
+:mod:`slingbag.benchmark.exact`).
 
 Written with SciPy alone, apart from :mod:`slingbag.model.response` and
 :func:`slingbag.model.radiator.band_limit`, so the reconstruction's own models of these effects
@@ -77,3 +79,78 @@ def channel_faults(
     out[dead_idx] = noise * rng.standard_normal((len(dead_idx), signals.shape[1]))
     out = out + dc * peak * rng.standard_normal(n)[:, None]
     return out, {"gains": gains, "dead": np.sort(dead_idx)}
+
+
+#: Nepers per decibel (attenuation in dB/cm/MHz^y to Np/m/Hz^y).
+NEPER_PER_DB = np.log(10.0) / 20.0
+
+
+def attenuation_exponent(n_fft: int, fs: float, a0: float, power: float = 1.0, reference=None):
+    """The log-spectrum, per metre of path, of a causal power-law attenuation.
+
+    Over a path ``L`` the filter is ``H(f) = exp(L phi(f))``: ``|H| = exp(-alpha(f) L)``
+    with ``alpha = a0 f^power`` (``a0`` in dB/cm/MHz^power), and the minimum phase that
+    goes with that magnitude (Kramers-Kronig: the phase is the Hilbert transform of the
+    log-magnitude), built by folding the real cepstrum of ``-alpha`` onto positive
+    quefrencies.  Higher frequencies then travel faster (the dispersion of tissue).
+
+    Parameters
+    ----------
+    n_fft : int
+        FFT length (the filter is periodic in it; take twice the record or more).
+    fs : float
+        Sampling rate, Hz.
+    a0, power : float
+        ``alpha(f) = a0 (f / 1 MHz)^power`` dB/cm.
+    reference : float, optional
+        A frequency, Hz, whose phase delay is removed (a pure time advance of
+        ``tau = -phase / (2 pi f)``): the phase velocity there is then the nominal sound
+        speed, as when a sound speed is measured in the imaging band.  None: the purely
+        causal filter, which starts at the nominal arrival.
+
+    Returns
+    -------
+    ndarray, complex, shape (n_fft // 2 + 1,)
+        ``phi`` on the ``rfft`` grid, per metre.
+    """
+    f = np.fft.fftfreq(n_fft, 1.0 / fs)
+    alpha = a0 * NEPER_PER_DB * 100.0 * (np.abs(f) / 1e6) ** power  # Np/m
+    cepstrum = np.fft.ifft(-alpha).real
+    fold = np.zeros(n_fft)
+    fold[0] = 1.0
+    fold[1 : (n_fft + 1) // 2] = 2.0
+    if n_fft % 2 == 0:
+        fold[n_fft // 2] = 1.0
+    phi = np.fft.fft(cepstrum * fold)[: n_fft // 2 + 1]
+    if reference:
+        grid = np.fft.rfftfreq(n_fft, 1.0 / fs)
+        tau = -np.interp(reference, grid, phi.imag) / (2.0 * np.pi * reference)  # s/m
+        phi = phi + 2j * np.pi * grid * tau
+    return phi
+
+
+def attenuate(signals: np.ndarray, paths: np.ndarray, fs: float, a0: float, **kw) -> np.ndarray:
+    """Filter every row of ``signals`` for its path through an attenuating medium.
+
+    Parameters
+    ----------
+    signals : ndarray, shape (n_sensors, n_bins, n_samples)
+        The signals of the sources grouped by distance, per sensor.
+    paths : ndarray, shape (n_sensors, n_bins)
+        Each row's (mean) path length, metres.
+    fs, a0, **kw
+        As :func:`attenuation_exponent` (``power``, ``reference``).
+
+    Returns
+    -------
+    ndarray, the shape of ``signals``
+    """
+    n = signals.shape[-1]
+    n_fft = 1 << int(np.ceil(np.log2(2 * n)))
+    phi = attenuation_exponent(n_fft, fs, a0, **kw)
+    out = np.empty_like(signals)
+    for s in range(signals.shape[0]):  # one sensor at a time bounds the memory
+        spec = np.fft.rfft(signals[s], n_fft, axis=-1)
+        spec *= np.exp(np.asarray(paths[s])[:, None] * phi[None, :])
+        out[s] = np.fft.irfft(spec, n_fft, axis=-1)[:, :n]
+    return out

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         help="UBP against slingbag on independent data for your array",
         description="Simulate hard-edged phantoms (vessels, vessels with tumour-like "
         "spheres, spheres alone) on ARRAY with an exact simulator that shares no code with "
-        "slingbag's radiator, add your band and noise, reconstruct with UBP and slingbag, "
+        "slingbag's radiator (averaged over your elements' faces with --element), add your "
+        "band and noise, reconstruct with UBP and slingbag, "
         "and print a table of SSIM, CNR, time and peak memory (figures and results.json in "
         "--out).  Phantoms sit 15 mm in front of a planar array or at the centre of a "
         "curved one.  Add mb to --methods for the model-based baseline (TV on a voxel "
@@ -37,6 +38,15 @@ def register(subparsers) -> None:
         metavar="CENTRE,BW",
         help="transducer band: centre Hz and fractional -6 dB bandwidth, e.g. 2e6,0.54 "
         "(its causal impulse response goes into the data and the model)",
+    )
+    p.add_argument(
+        "--element",
+        default=None,
+        metavar="SPEC",
+        help="your elements' faces, averaged exactly by the simulator and written to the "
+        "data (slingbag models them from the file): point, disc:DIAMETER or "
+        "rect:WIDTHxHEIGHT in metres (rect:W for a square), e.g. disc:3e-3; faces need "
+        "the array's normals (presets, or sensors on a plane or a sphere)",
     )
     p.add_argument("--noise", type=float, default=0.01, help="noise, fraction of peak (0.01)")
     p.add_argument("--lowpass", type=float, default=None, help="anti-alias low-pass, Hz (0.3 fs)")
@@ -64,6 +74,23 @@ def _floats(text: str, n: int, name: str, expected: str) -> tuple:
     return values
 
 
+def _check_element(spec: str | None, array) -> None:
+    """Refuse an ``--element`` that does not parse or that the array cannot orient."""
+    from ..core.element import parse_element
+
+    if spec is None:
+        return
+    element = parse_element(spec, len(array))
+    if not element.is_point and array.normals is None:
+        raise InputError(
+            "--element",
+            None,
+            "an array whose normals are known to orient the faces",
+            got=spec,
+            hint="give a preset, or positions on a plane or a sphere (their normals are inferred)",
+        )
+
+
 def run(args) -> int:
     from ..backend import init
     from ..benchmark import suite
@@ -80,7 +107,8 @@ def run(args) -> int:
             raise InputError("--methods", None, "ubp, mb or preset names", got=m)
     if not args.fs > 0 or args.samples < 16 or args.noise < 0:
         raise InputError("--fs/--samples/--noise", None, "fs > 0, samples >= 16, noise >= 0")
-    suite.load_case_array(args.array)  # a bad array fails here, before any work
+    array = suite.load_case_array(args.array)  # a bad array fails here, before any work
+    _check_element(args.element, array)
     init()
     cases = suite.lab_cases(
         args.array,
@@ -90,6 +118,7 @@ def run(args) -> int:
         noise=args.noise,
         lowpass=args.lowpass,
         sound_speed=args.sound_speed,
+        element=args.element,
     )
     results = suite.run_suite(cases, methods, out=args.out, cache=args.cache)
     print(suite.table(results, methods))
