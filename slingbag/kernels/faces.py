@@ -34,7 +34,7 @@ e2 = normal x e1 (3), half-width A, half-height B (a disc: radius, radius).
 
 import taichi as ti
 
-from .radiator import _RECURRENCE_MIN_SIGMA_STEPS, _RESEED, _add, _gauss_seed, gauss_terms
+from .radiator import _RECURRENCE_MIN_SIGMA_STEPS, _RESEED, _gauss_seed, gauss_terms, gauss_window
 
 DISC = 1
 RECT = 2
@@ -285,24 +285,7 @@ def _window_add(
     hw = cut * s
     n_lo = ti.max(0, ti.cast(ti.ceil((base - hw) / step), ti.i32))
     n_hi = ti.min(n_samples - 1, ti.cast(ti.floor((base + hw) / step), ti.i32))
-    gc = ti.exp(-0.5 * cut * cut)
-    if s > _RECURRENCE_MIN_SIGMA_STEPS * step:
-        inv2a2 = 0.5 / (s * s)
-        ratio = ti.exp(-2.0 * step * step * inv2a2)
-        start = n_lo
-        while start <= n_hi:
-            D = base - start * step
-            g, r = _gauss_seed(D, step, inv2a2)
-            for n in range(row + start, row + ti.min(start + _RESEED, n_hi + 1)):
-                _add(out, n, amp * D * (g - gc), atomic)
-                D -= step
-                g *= r
-                r *= ratio
-            start += _RESEED
-    else:
-        for n in range(n_lo, n_hi + 1):
-            val, _dv, _va = gauss_terms(base - n * step, s, cut, gc)
-            _add(out, row + n, amp * val, atomic)
+    gauss_window(out, row, base, s, amp, n_lo, n_hi, step, cut, ti.exp(-0.5 * cut * cut), atomic)
 
 
 @ti.func

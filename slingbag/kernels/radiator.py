@@ -230,6 +230,31 @@ def _add(out: ti.template(), idx, val, atomic: ti.template()):
 
 
 @ti.func
+def gauss_window(
+    out: ti.template(), row, base, a, coef, n_lo, n_hi, step, cut, gc, atomic: ti.template()
+):
+    """Add ``coef D f(D)``, ``D = base - n step`` (the outgoing ``gaussian`` wave of a ball
+    ``a`` wide), to ``out[row + n]`` for ``n`` in ``n_lo..n_hi``."""
+    if a > _RECURRENCE_MIN_SIGMA_STEPS * step:
+        inv2a2 = 0.5 / (a * a)
+        ratio = ti.exp(-2.0 * step * step * inv2a2)
+        start = n_lo
+        while start <= n_hi:
+            D = base - start * step
+            g, r = _gauss_seed(D, step, inv2a2)
+            for n in range(row + start, row + ti.min(start + _RESEED, n_hi + 1)):
+                _add(out, n, coef * D * (g - gc), atomic)
+                D -= step
+                g *= r
+                r *= ratio
+            start += _RESEED
+    else:
+        for n in range(n_lo, n_hi + 1):
+            v, _dv, _va = gauss_terms(base - n * step, a, cut, gc)
+            _add(out, row + n, coef * v, atomic)
+
+
+@ti.func
 def _pair_forward(
     xyz: ti.template(),
     p0: ti.template(),
@@ -261,23 +286,7 @@ def _pair_forward(
     coef = p0[i] / (2.0 * R)
     if ti.static(model == GAUSSIAN):
         gc = ti.exp(-0.5 * cut * cut)
-        if a > _RECURRENCE_MIN_SIGMA_STEPS * step:
-            inv2a2 = 0.5 / (a * a)
-            ratio = ti.exp(-2.0 * step * step * inv2a2)
-            start = n_lo
-            while start <= n_hi:
-                D = base - start * step
-                g, r = _gauss_seed(D, step, inv2a2)
-                for n in range(row + start, row + ti.min(start + _RESEED, n_hi + 1)):
-                    _add(out, n, coef * D * (g - gc), atomic)
-                    D -= step
-                    g *= r
-                    r *= ratio
-                start += _RESEED
-        else:
-            for n in range(n_lo, n_hi + 1):
-                v, _dv, _va = gauss_terms(base - n * step, a, cut, gc)
-                _add(out, row + n, coef * v, atomic)
+        gauss_window(out, row, base, a, coef, n_lo, n_hi, step, cut, gc, atomic)
         # The incoming-wave term (R + ct) f(R + ct) is non-zero only for a sensor inside
         # the ball's support, at the earliest times.
         e_base = R + c * t0
