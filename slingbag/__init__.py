@@ -22,6 +22,8 @@ _EXPORTS = {
     "GaussianCloud": "core.cloud",
     "Acquisition": "core.acquisition",
     "SensorArray": "core.acquisition",
+    "Element": "core.element",
+    "parse_element": "core.element",
     "Volume": "core.volume",
     "InputError": "errors",
     "SlingbagError": "errors",

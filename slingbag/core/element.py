@@ -57,7 +57,14 @@ class Element:
         return self.shape == "point"
 
     def describe(self) -> str:
-        """A short text for logs, e.g. ``rect 2 x 1 mm`` or ``disc 3 mm``."""
+        """A short text for logs.
+
+        Returns
+        -------
+        str
+            E.g. ``rect 2 x 1 mm`` or ``disc 3 mm`` (the first sensor's, marked when the
+            sizes vary), ``point`` for points.
+        """
         if self.is_point or self.size is None or not len(self.size):
             return "point"
         size = np.atleast_2d(self.size.T).T * 1e3
@@ -67,7 +74,18 @@ class Element:
         return f"{self.shape} {text} mm" + ("" if same else " (first sensor; sizes vary)")
 
     def take(self, index) -> Element:
-        """The faces of some sensors only (``index`` as for NumPy arrays)."""
+        """The faces of some sensors only.
+
+        Parameters
+        ----------
+        index : array_like of int or bool, or slice
+            The sensors to keep, as NumPy indexes.
+
+        Returns
+        -------
+        Element
+            Their sizes and axes (a point element is returned as it is).
+        """
         if self.is_point:
             return self
         return Element(
@@ -77,8 +95,14 @@ class Element:
         )
 
     def half_extents(self) -> np.ndarray:
-        """``(n_sensors, 2)`` half-widths: (radius, radius) for discs, (width/2, height/2)
-        for rectangles, zeros for points."""
+        """The faces' half-widths.
+
+        Returns
+        -------
+        ndarray, shape (n_sensors, 2)
+            (radius, radius) for discs, (width / 2, height / 2) for rectangles, zeros for
+            points.
+        """
         if self.is_point or self.size is None:
             return np.zeros((0 if self.size is None else len(self.size), 2))
         if self.shape == "disc":
@@ -87,8 +111,18 @@ class Element:
         return 0.5 * self.size.reshape(-1, 2)
 
     def width_axes(self, normals: np.ndarray) -> np.ndarray:
-        """Unit width axes in each face, ``(n_sensors, 3)``: ``axis`` made orthogonal to
-        the normal, or the default of the class docstring."""
+        """The unit width axis in each face.
+
+        Parameters
+        ----------
+        normals : array_like, shape (n_sensors, 3)
+            The faces' unit normals.
+
+        Returns
+        -------
+        ndarray, shape (n_sensors, 3)
+            ``axis`` made orthogonal to the normal, or the default of the class docstring.
+        """
         normals = np.asarray(normals, np.float64).reshape(-1, 3)
         if self.axis is not None:
             e1 = np.broadcast_to(self.axis, normals.shape).copy()
@@ -100,8 +134,18 @@ class Element:
         return e1 / np.linalg.norm(e1, axis=1, keepdims=True)
 
     def table(self, normals: np.ndarray) -> np.ndarray:
-        """The per-sensor face table of the radiator kernels, float32 ``(n_sensors, 11)``:
-        normal, width axis, height axis (normal x width), half-width, half-height."""
+        """The per-sensor face table of the radiator kernels.
+
+        Parameters
+        ----------
+        normals : array_like, shape (n_sensors, 3)
+            The faces' normals (scaled to unit length here).
+
+        Returns
+        -------
+        ndarray, float32, shape (n_sensors, 11)
+            Normal, width axis, height axis (normal x width), half-width, half-height.
+        """
         normals = np.asarray(normals, np.float64).reshape(-1, 3)
         normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
         e1 = self.width_axes(normals)
@@ -126,6 +170,7 @@ def parse_element(spec: str, n_sensors: int, source: str = "--element") -> Eleme
     Returns
     -------
     Element
+        The face ``spec`` names, repeated for each of the ``n_sensors`` sensors.
 
     Raises
     ------
