@@ -34,7 +34,7 @@ e2 = normal x e1 (3), half-width A, half-height B (a disc: radius, radius).
 
 import taichi as ti
 
-from .radiator import _RECURRENCE_MIN_SIGMA_STEPS, _RESEED, _gauss_seed, gauss_terms, gauss_window
+from .radiator import _RECURRENCE_MIN_SIGMA_STEPS, gauss_window, gauss_window_sums
 
 DISC = 1
 RECT = 2
@@ -383,48 +383,22 @@ def forward_pairs(
 
 
 @ti.func
-def _window_sums(grad: ti.template(), row, reff, s, n_samples, fs, c, t0, cut):
+def _window_sums(
+    grad: ti.template(), row, reff, s, n_samples, fs, c, t0, cut, with_scalars: ti.template()
+):
     """Over the window of ``phi_s(reff - c t)``: sums of G phi, G dphi/dD, G dphi/ds and
-    G t dphi/dD, with G = grad[row + n]."""
+    (``with_scalars``) G t dphi/dD, with G = grad[row + n]."""
     step = c / fs
     base = reff - c * t0
     hw = cut * s
     n_lo = ti.max(0, ti.cast(ti.ceil((base - hw) / step), ti.i32))
     n_hi = ti.min(n_samples - 1, ti.cast(ti.floor((base + hw) / step), ti.i32))
-    gc = ti.exp(-0.5 * cut * cut)
-    s_h = 0.0
-    s_d = 0.0
-    s_s = 0.0
-    s_td = 0.0
-    if s > _RECURRENCE_MIN_SIGMA_STEPS * step:
-        inv2a2 = 0.5 / (s * s)
-        ratio = ti.exp(-2.0 * step * step * inv2a2)
-        start = n_lo
-        while start <= n_hi:
-            D = base - start * step
-            g, r = _gauss_seed(D, step, inv2a2)
-            for n in range(start, ti.min(start + _RESEED, n_hi + 1)):
-                G = grad[row + n]
-                u2 = D * D * 2.0 * inv2a2
-                dv = g * (1.0 - u2) - gc
-                s_h += G * D * (g - gc)
-                s_d += G * dv
-                s_s += G * D * g * u2 / s
-                s_td += G * ((n - n_lo) / fs) * dv
-                D -= step
-                g *= r
-                r *= ratio
-            start += _RESEED
-    else:
-        for n in range(n_lo, n_hi + 1):
-            G = grad[row + n]
-            val, dv, va = gauss_terms(base - n * step, s, cut, gc)
-            s_h += G * val
-            s_d += G * dv
-            s_s += G * va
-            s_td += G * ((n - n_lo) / fs) * dv
-    # times measured from the window's start, so float32 sums do not cancel
-    return s_h, s_d, s_s, s_td + (t0 + n_lo / fs) * s_d
+    inv2a2 = 0.5 / (s * s)
+    s_h, s_d, s_sa, s_td = gauss_window_sums(
+        grad, row, base, s, n_lo, n_hi, step, fs, t0, cut, ti.exp(-0.5 * cut * cut), inv2a2,
+        ti.exp(-2.0 * step * step * inv2a2), s > _RECURRENCE_MIN_SIGMA_STEPS * step, with_scalars,
+    )  # fmt: skip
+    return s_h, s_d, s_sa / s, s_td
 
 
 @ti.kernel
@@ -486,7 +460,7 @@ def backward(
                 r = a / sk
                 r3 = r * r * r
                 s_h, s_d, s_s, s_td = _window_sums(
-                    grad_out, s * n_samples, reff, sk, n_samples, fs, c, t0, cut
+                    grad_out, s * n_samples, reff, sk, n_samples, fs, c, t0, cut, with_scalars
                 )
                 g_sk = p0[i] * amp * r3 * (s_s - 3.0 * s_h / sk)
                 acc_p += amp * r3 * s_h

@@ -255,6 +255,49 @@ def gauss_window(
 
 
 @ti.func
+def gauss_window_sums(
+    grad: ti.template(), row, base, a, n_lo, n_hi, step, fs, t0, cut, gc, inv2a2, ratio,
+    use_rec, with_scalars: ti.template(),
+):  # fmt: skip
+    """Over samples ``n_lo..n_hi`` of ``grad``'s row, with ``h = D f(D)`` the outgoing
+    ``gaussian`` wave and ``D = base - n step``: the sums of ``G h``, ``G dh/dD``,
+    ``G a dh/da`` and (``with_scalars``) ``G t dh/dD``, ``t = t0 + n / fs``.  ``inv2a2``,
+    ``ratio`` and ``use_rec`` are the recurrence's constants for ``a`` (see the forward)."""
+    s_h = 0.0
+    s_hd = 0.0
+    s_ha = 0.0
+    s_thd = 0.0
+    if use_rec:
+        start = n_lo
+        while start <= n_hi:
+            D = base - start * step
+            g, r = _gauss_seed(D, step, inv2a2)
+            for n in range(start, ti.min(start + _RESEED, n_hi + 1)):
+                G = grad[row + n]
+                u2 = D * D * 2.0 * inv2a2
+                hd = g * (1.0 - u2) - gc
+                s_h += G * D * (g - gc)
+                s_hd += G * hd
+                s_ha += G * D * g * u2
+                if ti.static(with_scalars):
+                    s_thd += G * (t0 + n / fs) * hd
+                D -= step
+                g *= r
+                r *= ratio
+            start += _RESEED
+    else:
+        for n in range(n_lo, n_hi + 1):
+            G = grad[row + n]
+            v, dv, va = gauss_terms(base - n * step, a, cut, gc)
+            s_h += G * v
+            s_hd += G * dv
+            s_ha += G * va * a
+            if ti.static(with_scalars):
+                s_thd += G * (t0 + n / fs) * dv
+    return s_h, s_hd, s_ha, s_thd
+
+
+@ti.func
 def _pair_forward(
     xyz: ti.template(),
     p0: ti.template(),
@@ -360,33 +403,10 @@ def backward(
             s_e_thd = 0.0
             if ti.static(model == GAUSSIAN):
                 if n_lo <= n_hi:
-                    if use_rec:
-                        start = n_lo
-                        while start <= n_hi:
-                            D = base - start * step
-                            g, r = _gauss_seed(D, step, inv2a2)
-                            for n in range(start, ti.min(start + _RESEED, n_hi + 1)):
-                                G = grad_out[row + n]
-                                u2 = D * D * 2.0 * inv2a2
-                                hd = g * (1.0 - u2) - gc
-                                s_h += G * D * (g - gc)
-                                s_hd += G * hd
-                                s_ha += G * D * g * u2
-                                if ti.static(with_scalars):
-                                    s_thd += G * (t0 + n / fs) * hd
-                                D -= step
-                                g *= r
-                                r *= ratio
-                            start += _RESEED
-                    else:
-                        for n in range(n_lo, n_hi + 1):
-                            G = grad_out[row + n]
-                            v, dv, va = gauss_terms(base - n * step, a, cut, gc)
-                            s_h += G * v
-                            s_hd += G * dv
-                            s_ha += G * va * a
-                            if ti.static(with_scalars):
-                                s_thd += G * (t0 + n / fs) * dv
+                    s_h, s_hd, s_ha, s_thd = gauss_window_sums(
+                        grad_out, row, base, a, n_lo, n_hi, step, fs, t0, cut, gc, inv2a2,
+                        ratio, use_rec, with_scalars,
+                    )  # fmt: skip
                 e_base = R + c * t0
                 if e_base < cut * a:
                     n_top = ti.min(
