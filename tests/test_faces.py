@@ -4,6 +4,7 @@ finite differences, and the brute-force average of point sensors over the face."
 import faces_twin as twin
 import numpy as np
 import pytest
+from finite_differences import radiator_differences
 
 from slingbag.core.element import Element
 from slingbag.model.radiator import Faces, RadiatorModel, backward_signals, forward_signals
@@ -51,16 +52,6 @@ def test_gpu_layout_matches_cpu_layout(rng, monkeypatch):
     assert rel_err(pairs, rows) < 1e-5
 
 
-def _fd(fun, x, h):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (fun(xp) - fun(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("shape", ["disc", "rect"])
 def test_backward_matches_finite_differences(rng, shape):
     # Cut at 5 sigmas: the profile's slope jumps where it is cut (by 9 exp(-4.5) of its
@@ -76,13 +67,7 @@ def test_backward_matches_finite_differences(rng, shape):
 
     model = RadiatorModel(cut=cut)
     got = backward_signals(xyz, p0, sigma, sensors, G, FS, C, t0, model, True, faces)
-    fd = {
-        "p0": _fd(lambda v: obj(p0=v), p0, 1e-4),
-        "sigma": _fd(lambda v: obj(sigma=v), sigma, 1e-8),
-        "xyz": _fd(lambda v: obj(xyz=v), xyz, 1e-8),
-        "sound_speed": _fd(lambda v: obj(c=v[0]), np.array([C]), 1e-3)[0],
-        "t0": _fd(lambda v: obj(t0=v[0]), np.array([t0]), 1e-12)[0],
-    }
+    fd = radiator_differences(obj, xyz, p0, sigma, C, t0)
     # The sound-speed gradient sums terms t dS/dD of both signs: its natural scale is the
     # t0 gradient's (c dS/dD) times t / c, however much the terms cancel.
     t_mid = t0 + T / (2 * FS)

@@ -4,6 +4,7 @@ solutions (the split ``gaussian`` algorithm is tested in test_gauss_split.py).""
 import numpy as np
 import pytest
 import radiator_twin as twin
+from finite_differences import radiator_differences
 
 from slingbag.core.cloud import GaussianCloud
 from slingbag.fit.loss import loss_and_grad
@@ -74,16 +75,6 @@ def test_gpu_layout_matches_cpu_layout(rng, monkeypatch):
     assert rel_err(pairs, rows) < 1e-5
 
 
-def _fd(fun, x, h):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (fun(xp) - fun(xm)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("model", ["gaussian", "shells"])
 def test_backward_matches_finite_differences(rng, model):
     xyz, p0, sigma, sensors = random_scene(rng, n=6, s=4)
@@ -94,13 +85,7 @@ def test_backward_matches_finite_differences(rng, model):
         return float((G * twin.signals(xyz, p0, sigma, sensors, T, FS, c, t0, model)).sum())
 
     got = backward_signals(xyz, p0, sigma, sensors, G, FS, C, t0, MODEL[model], scalars=True)
-    fd = {
-        "p0": _fd(lambda v: obj(p0=v), p0, 1e-4),
-        "sigma": _fd(lambda v: obj(sigma=v), sigma, 1e-8),
-        "xyz": _fd(lambda v: obj(xyz=v), xyz, 1e-8),
-        "sound_speed": _fd(lambda v: obj(c=v[0]), np.array([C]), 1e-3)[0],
-        "t0": _fd(lambda v: obj(t0=v[0]), np.array([t0]), 1e-12)[0],
-    }
+    fd = radiator_differences(obj, xyz, p0, sigma, C, t0)
     for name, ref in fd.items():
         val = np.asarray(got[name], float)
         scale = np.abs(ref).max()
