@@ -116,23 +116,20 @@ class Faces:
 
 def faces_of(acq) -> Faces | None:
     """The faces of an :class:`Acquisition` or :class:`SensorArray`; None for points."""
-    element = getattr(acq, "element", None)
-    return Faces.of(element, acq.normals) if element is not None else None
+    return Faces.of(acq.element, acq.normals)
 
 
-def _forward_faces(args, faces: Faces, n_s, n_t, consts) -> np.ndarray:
-    from ..kernels import faces as kernels
-
-    table = _f32(faces.table).reshape(n_s, 11)
-    fs, c, t0, m = consts
-    tail = (fs, c, t0, float(m.cut), float(m.face_strip), int(m.face_max_strips), faces.shape)
+def _run_layout(kernels, args, n_s, n_t, consts) -> np.ndarray:
+    """Run ``kernels.forward_rows`` (CPU: a thread per sensor row and chunk of balls, the
+    chunks summed after) or ``kernels.forward_pairs`` (GPU: a thread per pair) on
+    ``args`` (balls, sensors and any per-sensor table) and the trailing ``consts``."""
     if _per_row():
         chunks = _row_chunks(n_s, len(args[1]))
         out = np.zeros((chunks, n_s, n_t), dtype=np.float32)
-        kernels.forward_rows(*args, table, out.reshape(-1), n_t, chunks, *tail)
+        kernels.forward_rows(*args, out.reshape(-1), n_t, chunks, *consts)
         return out[0] if chunks == 1 else out.sum(axis=0)
     out = np.zeros((n_s, n_t), dtype=np.float32)
-    kernels.forward_pairs(*args, table, out.reshape(-1), n_t, *tail)
+    kernels.forward_pairs(*args, out.reshape(-1), n_t, *consts)
     return out
 
 
@@ -153,11 +150,7 @@ def forward_signals(
     n_s, n_t = len(sensors), int(n_samples)
     if len(p0) == 0 or n_s == 0:
         return np.zeros((n_s, n_t), dtype=np.float32)
-    if faces is not None:
-        _check_faces(m, faces, n_s)
-        args = (_f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors)
-        return _forward_faces(args, faces, n_s, n_t, (float(fs), float(sound_speed), float(t0), m))
-    if m.split:
+    if m.split and faces is None:
         from . import gauss_split
 
         return gauss_split.forward(
@@ -172,12 +165,15 @@ def forward_signals(
             per_row=_per_row(),
             arch=ensure_init(),
         )
-    args = (
-        _f32(xyz).reshape(-1, 3),
-        _f32(p0),
-        _f32(sigma),
-        sensors,
-    )
+    args = (_f32(xyz).reshape(-1, 3), _f32(p0), _f32(sigma), sensors)
+    if faces is not None:
+        from ..kernels import faces as face_kernels
+
+        _check_faces(m, faces, n_s)
+        table = _f32(faces.table).reshape(n_s, 11)
+        consts = (float(fs), float(sound_speed), float(t0), float(m.cut), float(m.face_strip),
+                  int(m.face_max_strips), faces.shape)  # fmt: skip
+        return _run_layout(face_kernels, (*args, table), n_s, n_t, consts)
     consts = (
         float(fs),
         float(sound_speed),
@@ -186,14 +182,7 @@ def forward_signals(
         float(m.k(fs, sound_speed)),
         MODELS[m.name],
     )
-    if _per_row():
-        chunks = _row_chunks(n_s, len(p0))
-        out = np.zeros((chunks, n_s, n_t), dtype=np.float32)
-        radiator.forward_rows(*args, out.reshape(-1), n_t, chunks, *consts)
-        return out[0] if chunks == 1 else out.sum(axis=0)
-    out = np.zeros((n_s, n_t), dtype=np.float32)
-    radiator.forward_pairs(*args, out.reshape(-1), n_t, *consts)
-    return out
+    return _run_layout(radiator, args, n_s, n_t, consts)
 
 
 def _check_faces(m: RadiatorModel, faces: Faces, n_sensors: int) -> None:
