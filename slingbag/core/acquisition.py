@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .cloud import GaussianCloud
-from .element import Element
+from .element import MAX_ELEMENT_SIZE, Element
 from .volume import Volume
 
 
@@ -176,8 +176,6 @@ class Acquisition:
 
 #: How far past the reach of its time window an array may spread (see check_acquisition).
 REACH_FACTOR = 20.0
-#: The largest element face (diameter, width or height) taken for metres, not millimetres.
-MAX_ELEMENT_SIZE = 0.1
 #: How far a rectangle's width axis may be from unit length and from the face's plane.
 AXIS_TOLERANCE = 1e-3
 

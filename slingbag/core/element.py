@@ -19,6 +19,9 @@ SHAPES = ("point", "disc", "rect")
 #: Shape ids of the radiator kernels.
 SHAPE_IDS = {"point": 0, "disc": 1, "rect": 2}
 
+#: The largest element face (diameter, width or height) taken for metres, not millimetres.
+MAX_ELEMENT_SIZE = 0.1
+
 _SPEC = re.compile(r"^(point|disc|rect)(?::(\S+))?$")
 
 
@@ -190,8 +193,8 @@ def parse_element(spec: str, n_sensors: int, source: str = "--element") -> Eleme
         raise InputError(source, None, expected, spec) from None
     if shape == "disc" and len(values) != 1 or shape == "rect" and len(values) not in (1, 2):
         raise InputError(source, None, expected, spec)
-    if not all(np.isfinite(v) and 0 < v < 0.1 for v in values):
-        raise InputError(source, None, "sizes between 0 and 0.1 m", spec)
+    if not all(np.isfinite(v) and 0 < v < MAX_ELEMENT_SIZE for v in values):
+        raise InputError(source, None, f"sizes between 0 and {MAX_ELEMENT_SIZE:g} m", spec)
     if shape == "disc":
         return Element("disc", np.full(n_sensors, values[0]))
     w, h = (values * 2)[:2] if len(values) == 1 else values
