@@ -392,20 +392,14 @@ def _source_signals(case: Case, array: SensorArray | None):
 
 def _with_element(array: SensorArray, spec: str | None) -> SensorArray:
     """The array with the faces of ``spec`` (None or ``point``: as it is)."""
-    from ..core.element import parse_element
+    from ..core.element import element_for
 
-    if not spec:
+    element = None if not spec else element_for(
+        spec, array.normals, len(array), source="element", field=None, option="element",
+        got="none (give a preset, or sensors on a plane or sphere)",
+    )  # fmt: skip
+    if element is None:
         return array
-    element = parse_element(spec, len(array), source="element")
-    if element.is_point:
-        return array
-    if array.normals is None:
-        raise InputError(
-            "element",
-            None,
-            "an array whose normals are known (a preset, or sensors on a plane or sphere)",
-            got=spec,
-        )
     return SensorArray(array.positions, array.normals, array.areas, array.name, element)
 
 

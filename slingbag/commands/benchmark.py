@@ -76,19 +76,13 @@ def _floats(text: str, n: int, name: str, expected: str) -> tuple:
 
 def _check_element(spec: str | None, array) -> None:
     """Refuse an ``--element`` that does not parse or that the array cannot orient."""
-    from ..core.element import parse_element
+    from ..core.element import element_for
 
-    if spec is None:
-        return
-    element = parse_element(spec, len(array))
-    if not element.is_point and array.normals is None:
-        raise InputError(
-            "--element",
-            None,
-            "an array whose normals are known to orient the faces",
-            got=spec,
-            hint="give a preset, or positions on a plane or a sphere (their normals are inferred)",
-        )
+    if spec is not None:
+        element_for(
+            spec, array.normals, len(array), source="--array", field=None,
+            got="none (give a preset, or positions on a plane or a sphere)",
+        )  # fmt: skip
 
 
 def run(args) -> int:

@@ -168,21 +168,14 @@ def _with_element(array, args):
     """The array with ``--element``'s faces; a disc or rectangle needs its normals."""
     from dataclasses import replace
 
-    from ..core.element import parse_element
+    from ..core.element import element_for
 
     if args.element is None:
         return array
-    element = parse_element(args.element, len(array))
-    if element.is_point:
-        return replace(array, element=None)
-    if array.normals is None:
-        raise InputError(
-            args.array,
-            "normals",
-            f"sensor normals to orient the {element.shape} faces of --element {args.element}",
-            got="none (the sensors lie on neither a plane nor a sphere)",
-            hint="--element point, or an array with normals",
-        )
+    element = element_for(
+        args.element, array.normals, len(array), source=args.array, field="normals",
+        got="none (the sensors lie on neither a plane nor a sphere)",
+    )  # fmt: skip
     return replace(array, element=element)
 
 

@@ -199,3 +199,48 @@ def parse_element(spec: str, n_sensors: int, source: str = "--element") -> Eleme
         return Element("disc", np.full(n_sensors, values[0]))
     w, h = (values * 2)[:2] if len(values) == 1 else values
     return Element("rect", np.tile([w, h], (n_sensors, 1)))
+
+
+def element_for(
+    spec: str, normals, n_sensors: int, *, source, field="sensors/normals", option="--element",
+    got="none",
+) -> Element | None:  # fmt: skip
+    """The faces an ``--element`` spec gives sensors with these ``normals``.
+
+    Parameters
+    ----------
+    spec : str
+        As :func:`parse_element` takes it.
+    normals : ndarray or None
+        The sensors' normals; a disc or rectangle needs them.
+    n_sensors : int
+        How many sensors.
+    source, field : str
+        The file (or array) and its field to name when the normals are missing.
+    option : str
+        The option to name in an error.
+    got : str
+        What the message says was found instead of normals.
+
+    Returns
+    -------
+    Element or None
+        None for ``point``.
+
+    Raises
+    ------
+    InputError
+        For a spec that does not parse, or a disc or rectangle without normals.
+    """
+    element = parse_element(spec, n_sensors, option)
+    if element.is_point:
+        return None
+    if normals is None:
+        raise InputError(
+            source,
+            field,
+            f"sensor normals to orient the {element.shape} faces of {option} {spec}",
+            got=got,
+            hint=f"{option} point, or sensors whose normals are known",
+        )
+    return element

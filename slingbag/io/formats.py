@@ -41,7 +41,7 @@ import os
 from pathlib import Path
 
 from ..core.acquisition import Acquisition, check_acquisition
-from ..core.element import parse_element
+from ..core.element import element_for
 from ..errors import InputError
 from ._fields import _apply_overrides, _check_override, _only_zero
 from .detect import detect_format
@@ -150,18 +150,9 @@ def with_element(acq: Acquisition, spec: str, option: str = "--element") -> Acqu
         A spec that does not parse, or a disc or rectangle for a file without normals
         (naming the file and ``sensors/normals``).
     """
-    element = parse_element(spec, acq.n_sensors, option)
-    if element.is_point:
-        return acq.replace(element=None)
-    if acq.normals is None:
-        raise InputError(
-            acq.source,
-            "sensors/normals",
-            f"sensor normals to orient the {element.shape} faces of {option} {spec}",
-            got="none",
-            hint=f"{option} point, or a file with normals",
-        )
-    return acq.replace(element=element)
+    return acq.replace(
+        element=element_for(spec, acq.normals, acq.n_sensors, source=acq.source, option=option)
+    )
 
 
 def output_format(path, to: str | None = None) -> str:
