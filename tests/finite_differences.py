@@ -25,3 +25,15 @@ def radiator_differences(obj, xyz, p0, sigma, c, t0) -> dict:
         "sound_speed": central(lambda v: obj(c=v[0]), [c], 1e-3)[0],
         "t0": central(lambda v: obj(t0=v[0]), [t0], 1e-12)[0],
     }
+
+
+def p0_differences(loss, cloud, h=1e-3):
+    """The gradient of ``loss(cloud)`` with respect to each ball's p0, by central
+    differences (``cloud`` a :class:`~slingbag.GaussianCloud`)."""
+    out = np.zeros(len(cloud.p0))
+    for i in range(len(cloud.p0)):
+        up, dn = cloud.copy(), cloud.copy()
+        up.p0[i] += h
+        dn.p0[i] -= h
+        out[i] = (loss(up) - loss(dn)) / (2 * h)
+    return out
