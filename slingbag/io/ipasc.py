@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from ..core.acquisition import Acquisition, check_element
-from ..core.element import Element
+from ..core.element import MAX_ELEMENT_SIZE, Element
 from ..errors import InputError
 from ._fields import (
     T0_KEY,
@@ -168,9 +168,8 @@ def _cuboid_face(extents: np.ndarray) -> np.ndarray:
     depth).  The face is the other two, width first; a file whose thinnest extent is
     another one is read with that one as the depth.
     """
-    depth = 2 if extents[2] <= np.min(extents) or not np.isfinite(extents).all() else None
-    if depth is None:
-        depth = int(np.argmin(extents))
+    thinner = np.isfinite(extents).all() and extents[2] > np.min(extents)
+    depth = int(np.argmin(extents)) if thinner else 2
     return np.delete(extents, depth)
 
 
@@ -215,8 +214,8 @@ def _ipasc_element(found, normals, source, field):
         why = "not every detector has the same CIRCULAR or CUBOID geometry"
     elif not np.any(sizes):
         return None  # zero radius / zero extents: points
-    elif not (np.isfinite(sizes).all() and (sizes > 0).all() and sizes.max() <= 0.1):
-        why = "face sizes are not all finite and in (0, 0.1] m"
+    elif not (np.isfinite(sizes).all() and (sizes > 0).all() and sizes.max() <= MAX_ELEMENT_SIZE):
+        why = f"face sizes are not all finite and in (0, {MAX_ELEMENT_SIZE:g}] m"
     elif normals is None:
         why = "faces need every detector_orientation"
     if why:
